@@ -1,0 +1,127 @@
+"""Image I/O for any path (spaces, unicode): 8/16-bit, grey, RGBA; float32 RGB in [0, 1] and back.
+
+OpenCV's ``imread`` cannot open non-ASCII paths on every platform, so bytes are read with Python
+and decoded with ``cv2.imdecode``.
+"""
+import os
+
+import cv2
+import numpy as np
+
+from .errors import ImageReadError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def is_image_file(path):
+    return str(path).lower().endswith(IMAGE_EXTENSIONS)
+
+
+def read_raw(path):
+    """Decode a file as stored: uint8 or uint16; HxW (grey), HxWx3 (BGR) or HxWx4 (BGRA)."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ImageReadError(f"cannot read image {path}: {e.strerror}") from None
+    if not data:
+        raise ImageReadError(f"cannot read image {path}: the file is empty (0 bytes); replace or remove it")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ImageReadError(f"cannot decode image {path}: not an image or corrupt/truncated; replace or remove it")
+    if img.dtype not in (np.uint8, np.uint16):
+        img = img.astype(np.float32)
+    return img
+
+
+def max_value(img):
+    return 65535.0 if img.dtype == np.uint16 else 255.0 if img.dtype == np.uint8 else 1.0
+
+
+def read_image(path, channels="rgb"):
+    """Read as float32 in [0, 1]: ``rgb`` (HxWx3), ``bgr`` (HxWx3), ``rgba`` (HxWx4) or ``unchanged``."""
+    raw = read_raw(path)
+    img = raw.astype(np.float32) / max_value(raw)
+    return convert_channels(img, channels)
+
+
+def read_uint8(path, channels="rgb"):
+    """Read as uint8 HxWx3 (what PaddleGAN's LoadImageFromFile gives, RGB by default)."""
+    raw = read_raw(path)
+    if raw.dtype == np.uint16:
+        raw = (raw.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    elif raw.dtype != np.uint8:
+        raw = np.clip(raw * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return convert_channels(raw, channels)
+
+
+def convert_channels(img, channels):
+    """Convert a decoded (BGR-ordered) image to the requested channel layout."""
+    if channels == "unchanged":
+        return img
+    if img.ndim == 2:
+        img = img[:, :, None]
+    c = img.shape[2]
+    if channels in ("rgb", "bgr"):
+        if c == 1:
+            img = np.repeat(img, 3, axis=2)
+        elif c == 4:
+            img = img[:, :, :3]
+        return np.ascontiguousarray(img[:, :, ::-1]) if channels == "rgb" else np.ascontiguousarray(img)
+    if channels == "rgba":
+        if c == 1:
+            img = np.concatenate([np.repeat(img, 3, axis=2), np.full_like(img, _opaque(img))], axis=2)
+        elif c == 3:
+            img = np.concatenate([img, np.full_like(img[:, :, :1], _opaque(img))], axis=2)
+        return np.ascontiguousarray(img[:, :, [2, 1, 0, 3]])
+    raise ValueError(f"channels must be rgb, bgr, rgba or unchanged, not {channels!r}")
+
+
+def _opaque(img):
+    return 1.0 if img.dtype.kind == "f" else np.iinfo(img.dtype).max
+
+
+def to_uint(img, dtype=np.uint8):
+    """float [0, 1] -> uint8/uint16 with rounding and clipping."""
+    m = np.iinfo(dtype).max
+    return np.clip(np.asarray(img, np.float32) * m + 0.5, 0, m).astype(dtype)
+
+
+def write_image(path, img, channels="rgb", params=None):
+    """Write an image; float arrays are taken as [0, 1] and saved as uint8 (or uint16 with ``dtype``).
+
+    ``channels`` names the layout of ``img`` (``rgb``, ``rgba``, ``bgr``, ``gray``). Folders are made.
+    """
+    path = os.fspath(path)
+    arr = np.asarray(img)
+    if arr.dtype.kind == "f":
+        arr = to_uint(arr)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 3:
+        if channels == "rgb":
+            arr = arr[:, :, ::-1]
+        elif channels == "rgba":
+            arr = arr[:, :, [2, 1, 0, 3]]
+    ext = os.path.splitext(path)[1] or ".png"
+    ok, buf = cv2.imencode(ext, np.ascontiguousarray(arr), params or [])
+    if not ok:
+        raise ImageReadError(f"cannot encode image for {path}: unsupported extension {ext!r}")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp" + ext
+    with open(tmp, "wb") as f:
+        f.write(buf.tobytes())
+    os.replace(tmp, path)
+
+
+def list_images(folder, recursive=False):
+    """Sorted image file paths in a folder (optionally recursive)."""
+    folder = os.fspath(folder)
+    out = []
+    if recursive:
+        for root, _, files in os.walk(folder):
+            out += [os.path.join(root, f) for f in files if is_image_file(f)]
+    else:
+        out = [os.path.join(folder, f) for f in os.listdir(folder) if is_image_file(f)]
+    return sorted(out)

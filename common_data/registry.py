@@ -1,0 +1,49 @@
+"""Name -> class registries; a config's ``name:`` is resolved through them."""
+import difflib
+
+from .errors import ConfigError
+
+
+class Registry:
+    """A map from names to classes or functions of one kind (dataset, transform, arch, loss...)."""
+
+    def __init__(self, kind):
+        self.kind = kind
+        self._items = {}
+
+    def register(self, obj=None, name=None):
+        """Use as ``@REG.register()`` or ``REG.register(cls)``; ``name`` defaults to ``obj.__name__``."""
+        def deco(o):
+            key = name or o.__name__
+            if key in self._items and self._items[key] is not o:
+                raise KeyError(f"{self.kind} {key!r} is registered twice")
+            self._items[key] = o
+            return o
+        return deco(obj) if obj is not None else deco
+
+    def get(self, name, where=None):
+        if name not in self._items:
+            known = ", ".join(sorted(self._items))
+            close = difflib.get_close_matches(str(name), list(self._items), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            at = f" (at {where})" if where else ""
+            raise ConfigError(f"unknown {self.kind} name {name!r}{at}.{hint} Known: {known}")
+        return self._items[name]
+
+    def build(self, cfg, where=None, **extra):
+        """Build from a dict with a ``name`` key; other keys are keyword arguments."""
+        if not isinstance(cfg, dict) or "name" not in cfg:
+            raise ConfigError(f"{where or self.kind}: expected a mapping with a 'name:' key, got {cfg!r}")
+        kwargs = {k: v for k, v in cfg.items() if k != "name"}
+        kwargs.update(extra)
+        cls = self.get(cfg["name"], where)
+        try:
+            return cls(**kwargs)
+        except TypeError as e:
+            raise ConfigError(f"{where or self.kind} ({cfg['name']}): {e}") from None
+
+    def __contains__(self, name):
+        return name in self._items
+
+    def names(self):
+        return sorted(self._items)
