@@ -1,0 +1,65 @@
+"""Dataset registry, building a dataset from a ``dataset.<phase>`` block, loader options and collation.
+
+A ``dataset.train`` block mixes dataset arguments with PaddleGAN's loader keys (``batch_size``,
+``num_workers``...): ``build_dataset`` drops the loader keys, ``loader_options`` reads them.
+"""
+import importlib
+
+import numpy as np
+
+from .errors import ConfigError
+from .registry import Registry
+
+DATASETS = Registry("dataset")
+
+# Keys of a dataset block that configure the loader, not the dataset (PaddleGAN's build_dataloader + ours).
+LOADER_KEYS = ("batch_size", "num_workers", "use_shared_memory", "shuffle", "drop_last", "pin_memory",
+               "persistent_workers", "prefetch_factor")
+
+# Modules whose import registers datasets; imported on first use so that importing this module stays cheap.
+DATASET_MODULES = ("sr_dataset", "realesrgan_dataset")
+
+
+def _register_datasets():
+    for name in DATASET_MODULES:
+        try:
+            importlib.import_module(f"{__package__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.{name}":
+                raise
+
+
+def build_dataset(cfg_block, where="dataset.train"):
+    """Build the dataset named by ``cfg_block['name']`` from the block's non-loader keys."""
+    if not isinstance(cfg_block, dict):
+        raise ConfigError(f"{where}: expected a mapping with a 'name:' key, got {cfg_block!r}")
+    _register_datasets()
+    cfg = {k: v for k, v in cfg_block.items() if k not in LOADER_KEYS}
+    return DATASETS.build(cfg, where=where)
+
+
+def loader_options(cfg_block, is_train):
+    """``dict(batch_size, num_workers, shuffle, drop_last)``; shuffle and drop_last default to ``is_train``."""
+    cfg_block = cfg_block or {}
+    opts = {"batch_size": cfg_block.get("batch_size", 1), "num_workers": cfg_block.get("num_workers", 0),
+            "shuffle": cfg_block.get("shuffle", bool(is_train)), "drop_last": cfg_block.get("drop_last", bool(is_train))}
+    for key, low in (("batch_size", 1), ("num_workers", 0)):
+        v = opts[key]
+        if not isinstance(v, int) or isinstance(v, bool) or v < low:
+            raise ConfigError(f"dataset.{'train' if is_train else 'test'}.{key} must be an integer >= {low}, got {v!r}")
+    for key in ("shuffle", "drop_last"):
+        if not isinstance(opts[key], bool):
+            raise ConfigError(f"dataset.{'train' if is_train else 'test'}.{key} must be true or false, got {opts[key]!r}")
+    return opts
+
+
+def collate(items):
+    """Batch a list of dataset items: arrays and numbers are stacked, strings and the rest kept as lists."""
+    first = items[0]
+    if isinstance(first, dict):
+        return {k: collate([it[k] for it in items]) for k in first}
+    if isinstance(first, np.ndarray):
+        return np.stack(items)
+    if isinstance(first, (bool, int, float, np.number, np.bool_)):
+        return np.array(items)
+    return list(items)

@@ -1,0 +1,11 @@
+"""Network architectures for the Paddle backend, resolved by a config's ``name:`` through ``ARCHS``."""
+from common_data.registry import Registry
+
+ARCHS = Registry('arch')
+
+from . import rrdbnet_arch, discriminator_arch, vgg_arch  # noqa: E402,F401  (they register themselves)
+
+
+def build_arch(cfg, where=None):
+    """Build a network from a config block such as ``{'name': 'RRDBNet', 'nf': 64, ...}``."""
+    return ARCHS.build(cfg, where)

@@ -1,0 +1,132 @@
+"""RRDBNet (ESRGAN generator) with PaddleGAN's parameter names and BasicSR's scale 1 / 2 support.
+
+State-dict keys (PaddleGAN ``ppgan.models.generators.RRDBNet``; BasicSR name in brackets)::
+
+    conv_first                       (conv_first)
+    RRDB_trunk.N.RDB{1,2,3}.conv{1..5} (body.N.rdb{1,2,3}.conv{1..5})
+    trunk_conv                       (conv_body)
+    upconv1, upconv2                 (conv_up1, conv_up2)
+    HRconv                           (conv_hr)
+    conv_last                        (conv_last)
+
+every one a Conv2D with ``.weight`` (OIHW) and ``.bias``, so a checkpoint converts by renaming only.
+"""
+import math
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from common_data.errors import ConfigError
+
+from . import ARCHS
+
+
+def default_init_weights(layers, scale=1.0):
+    """BasicSR's init: kaiming-normal (fan_in, ReLU gain) weights times ``scale``, zero biases."""
+    kaiming = nn.initializer.KaimingNormal()
+    for layer in layers:
+        kaiming(layer.weight)
+        layer.weight.set_value(layer.weight * scale)
+        if layer.bias is not None:
+            layer.bias.set_value(paddle.zeros_like(layer.bias))
+
+
+def torch_default_init(layer):
+    """PyTorch's default Conv2d init (uniform +-1/sqrt(fan_in) for weight and bias), so both backends start alike."""
+    fan_in = layer.weight.shape[1] * layer.weight.shape[2] * layer.weight.shape[3]
+    bound = 1.0 / math.sqrt(fan_in)
+    uniform = nn.initializer.Uniform(-bound, bound)
+    uniform(layer.weight)
+    if layer.bias is not None:
+        uniform(layer.bias)
+
+
+def pixel_unshuffle(x, factor):
+    """(N, C, H*f, W*f) -> (N, C*f*f, H, W), channel order as ``torch.nn.functional.pixel_unshuffle``."""
+    return F.pixel_unshuffle(x, factor)
+
+
+class ResidualDenseBlock(nn.Layer):
+    """Five densely connected 3x3 convs (growth ``gc``), LeakyReLU(0.2), residual scaled by 0.2."""
+
+    def __init__(self, nf=64, gc=32):
+        super().__init__()
+        self.conv1 = nn.Conv2D(nf, gc, 3, 1, 1)
+        self.conv2 = nn.Conv2D(nf + gc, gc, 3, 1, 1)
+        self.conv3 = nn.Conv2D(nf + 2 * gc, gc, 3, 1, 1)
+        self.conv4 = nn.Conv2D(nf + 3 * gc, gc, 3, 1, 1)
+        self.conv5 = nn.Conv2D(nf + 4 * gc, nf, 3, 1, 1)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.2)
+        default_init_weights([self.conv1, self.conv2, self.conv3, self.conv4, self.conv5], 0.1)
+
+    def forward(self, x):
+        x1 = self.lrelu(self.conv1(x))
+        x2 = self.lrelu(self.conv2(paddle.concat([x, x1], 1)))
+        x3 = self.lrelu(self.conv3(paddle.concat([x, x1, x2], 1)))
+        x4 = self.lrelu(self.conv4(paddle.concat([x, x1, x2, x3], 1)))
+        x5 = self.conv5(paddle.concat([x, x1, x2, x3, x4], 1))
+        return x5 * 0.2 + x
+
+
+class RRDB(nn.Layer):
+    """Residual in Residual Dense Block: three ResidualDenseBlocks, residual scaled by 0.2."""
+
+    def __init__(self, nf, gc=32):
+        super().__init__()
+        self.RDB1 = ResidualDenseBlock(nf, gc)
+        self.RDB2 = ResidualDenseBlock(nf, gc)
+        self.RDB3 = ResidualDenseBlock(nf, gc)
+
+    def forward(self, x):
+        return self.RDB3(self.RDB2(self.RDB1(x))) * 0.2 + x
+
+
+@ARCHS.register()
+class RRDBNet(nn.Layer):
+    """ESRGAN generator. Takes PaddleGAN's (in_nc, out_nc, nf, nb, gc) or BasicSR's (num_in_ch, ...) keywords.
+
+    ``scale`` 4 upsamples directly; 2 and 1 first pixel-unshuffle the input by 2 and 4 (BasicSR/Real-ESRGAN),
+    reflect-padding it to a multiple of that factor and cropping the output back, so any size works.
+    """
+
+    def __init__(self, in_nc=3, out_nc=3, nf=64, nb=23, gc=32, scale=4, *, num_in_ch=None, num_out_ch=None,
+                 num_feat=None, num_block=None, num_grow_ch=None):
+        super().__init__()
+        in_nc = in_nc if num_in_ch is None else num_in_ch
+        out_nc = out_nc if num_out_ch is None else num_out_ch
+        nf = nf if num_feat is None else num_feat
+        nb = nb if num_block is None else num_block
+        gc = gc if num_grow_ch is None else num_grow_ch
+        if scale not in (1, 2, 4):
+            raise ConfigError(f"RRDBNet: scale must be 1, 2 or 4, got {scale!r}; fix the generator's scale key")
+        self.scale = scale
+        self.unshuffle = {4: 1, 2: 2, 1: 4}[scale]
+
+        self.conv_first = nn.Conv2D(in_nc * self.unshuffle ** 2, nf, 3, 1, 1)
+        self.RRDB_trunk = nn.Sequential(*[RRDB(nf, gc) for _ in range(nb)])
+        self.trunk_conv = nn.Conv2D(nf, nf, 3, 1, 1)
+        self.upconv1 = nn.Conv2D(nf, nf, 3, 1, 1)
+        self.upconv2 = nn.Conv2D(nf, nf, 3, 1, 1)
+        self.HRconv = nn.Conv2D(nf, nf, 3, 1, 1)
+        self.conv_last = nn.Conv2D(nf, out_nc, 3, 1, 1)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.2)
+        for conv in (self.conv_first, self.trunk_conv, self.upconv1, self.upconv2, self.HRconv, self.conv_last):
+            torch_default_init(conv)
+
+    def forward(self, x):
+        h, w = x.shape[2], x.shape[3]
+        feat = x
+        if self.unshuffle > 1:
+            pad_h, pad_w = (-h) % self.unshuffle, (-w) % self.unshuffle
+            if pad_h or pad_w:
+                feat = F.pad(feat, [0, pad_w, 0, pad_h], mode='reflect')
+            feat = pixel_unshuffle(feat, self.unshuffle)
+        feat = self.conv_first(feat)
+        feat = feat + self.trunk_conv(self.RRDB_trunk(feat))
+        feat = self.lrelu(self.upconv1(F.interpolate(feat, scale_factor=2, mode='nearest')))
+        feat = self.lrelu(self.upconv2(F.interpolate(feat, scale_factor=2, mode='nearest')))
+        out = self.conv_last(self.lrelu(self.HRconv(feat)))
+        if out.shape[2] != h * self.scale or out.shape[3] != w * self.scale:
+            out = out[:, :, :h * self.scale, :w * self.scale]
+        return out
