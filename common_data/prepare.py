@@ -70,21 +70,22 @@ def multiscale_one(path, output_folder, factors=MULTISCALE_FACTORS, shortest_edg
     except ImportError:
         raise DataError("multiscale needs Pillow (Real-ESRGAN resizes with PIL LANCZOS): pip install pillow") from None
     try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode not in ("1", "L", "LA", "RGB", "RGBA", "I", "I;16", "F"):
-                img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-            stem = os.path.splitext(os.path.basename(path))[0]
-            written = []
-            for i, size in enumerate(multiscale_sizes(*img.size, factors, shortest_edge)):
-                if min(size) < 1:
-                    raise DataError(f"image {path} is too small for a x{min(factors):.3g} copy; remove it")
-                out = os.path.join(output_folder, f"{stem}T{i}.png")
-                img.resize(size, resample=Image.LANCZOS).save(out)
-                written.append(out)
-            return written
+        with Image.open(path) as opened:
+            opened.load()
+            img = opened.copy()
     except OSError as e:
         raise ImageReadError(f"cannot read image {path}: {e}; replace or remove it") from None
+    if img.mode not in ("1", "L", "LA", "RGB", "RGBA", "I", "I;16", "F"):
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    stem = os.path.splitext(os.path.basename(path))[0]
+    written = []
+    for i, size in enumerate(multiscale_sizes(*img.size, factors, shortest_edge)):
+        if min(size) < 1:
+            raise DataError(f"image {path} is too small for a x{min(factors):.3g} copy; remove it")
+        out = os.path.join(output_folder, f"{stem}T{i}.png")
+        img.resize(size, resample=Image.LANCZOS).save(out)
+        written.append(out)
+    return written
 
 
 def multiscale(input_folder, output_folder, workers=1, factors=MULTISCALE_FACTORS, shortest_edge=SHORTEST_EDGE):

@@ -4,10 +4,8 @@ A config's ``preprocess:`` list holds PREPROCESS ops (``LoadImageFromFile``, ``T
 results dict to a results dict; ``Transforms`` runs a ``pipeline:`` of TRANSFORMS ops on a tuple of
 arrays taken from ``input_keys``. Random choices use Python's ``random`` exactly where PaddleGAN does
 (one ``random.random()`` per flip/transpose op, two ``random.randint`` per crop), so after the same
-``random.seed()`` our pipeline and ppgan 2.1.0's give equal arrays.
-
-One deliberate difference: PaddleGAN's ``PairedRandomVerticalFlip`` flips horizontally (a copy-paste
-bug); ours flips vertically, as its name says. It draws the same random number.
+``random.seed()`` our pipeline and ppgan 2.1.0's give equal arrays. Inputs are single HWC images
+(PaddleGAN's lists of video frames are not supported).
 """
 import numbers
 import random
@@ -152,7 +150,7 @@ class PairedRandomHorizontalFlip(_RandomPairedOp):
 
 @TRANSFORMS.register()
 class PairedRandomVerticalFlip(_RandomPairedOp):
-    """Flip all inputs upside-down with probability ``prob`` (PaddleGAN's flips left-right instead)."""
+    """Flip all inputs upside-down with probability ``prob``."""
 
     @staticmethod
     def _act(img):
@@ -183,7 +181,6 @@ class SRPairedRandomCrop(BaseTransform):
         self.scale = scale
         self.gt_patch_size = gt_patch_size
         self.scale_list = scale_list
-        del self.params  # PaddleGAN's op has none, so Transforms stores nothing for it
 
     def __call__(self, inputs):
         lq, gt = inputs[0], inputs[1]
