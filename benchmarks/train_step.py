@@ -1,0 +1,139 @@
+"""Paddle vs PyTorch RRDBNet training-step time, measured side by side (round-robin, medians).
+
+Each engine runs in its own subprocess because Paddle's threading and oneDNN flags must be set before
+``import paddle``. Prints a Markdown table of seconds per step and the ratio to PyTorch fp32.
+
+    python benchmarks/train_step.py --nb 6 23 --batch 4 --lq 32 --steps 5 --rounds 2
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# name -> (extra environment, worker arguments)
+ENGINES = {
+    "torch fp32": ({}, ["torch"]),
+    "torch bf16 autocast": ({}, ["torch", "--bf16"]),
+    "paddle eager": ({}, ["paddle"]),
+    "paddle eager, MKL_DEBUG_CPU_TYPE=5": ({"MKL_DEBUG_CPU_TYPE": "5"}, ["paddle"]),
+    "paddle static + oneDNN (to_static)": ({"FLAGS_use_mkldnn": "1"}, ["paddle", "--static"]),
+}
+
+
+def worker(args):
+    import time
+
+    import numpy as np
+    sys.path.insert(0, ROOT)
+    rng = np.random.default_rng(0)
+    lq = rng.random((args.batch, 3, args.lq, args.lq), dtype=np.float32)
+    gt = rng.random((args.batch, 3, args.lq * 4, args.lq * 4), dtype=np.float32)
+    kw = dict(in_nc=3, out_nc=3, nf=64, nb=args.nb[0], gc=32)
+    if args.engine == "torch":
+        import torch
+        torch.set_num_threads(args.threads)
+        from torch_impl.archs.rrdbnet_arch import RRDBNet
+        net = RRDBNet(**kw)
+        opt = torch.optim.Adam(net.parameters(), 2e-4, betas=(0.9, 0.99))
+        x, y = torch.from_numpy(lq), torch.from_numpy(gt)
+
+        def step():
+            opt.zero_grad()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                out = net(x)
+            loss = (out.float() - y).abs().mean()
+            loss.backward()
+            opt.step()
+    else:
+        import paddle
+        from paddle_impl.archs.rrdbnet_arch import RRDBNet
+        if args.static:
+            from paddle_impl.engine.static_step import StaticPixelStep
+            sched = paddle.optimizer.lr.StepDecay(2e-4, step_size=10**9)
+            runner = StaticPixelStep(lambda: RRDBNet(**kw), lambda: paddle.nn.L1Loss(),
+                                     lambda p: paddle.optimizer.Adam(sched, parameters=p, beta1=0.9, beta2=0.99),
+                                     lq.shape, gt.shape)
+            runner.set_weights(RRDBNet(**kw).state_dict())
+
+            def step():
+                runner.step(lq, gt)
+        else:
+            net = RRDBNet(**kw)
+            opt = paddle.optimizer.Adam(2e-4, parameters=net.parameters(), beta1=0.9, beta2=0.99)
+            x, y = paddle.to_tensor(lq), paddle.to_tensor(gt)
+
+            def step():
+                loss = (net(x) - y).abs().mean()
+                loss.backward()
+                opt.step()
+                opt.clear_grad()
+    t0 = time.perf_counter()
+    step()  # warm-up (compiles the static program)
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    print(json.dumps({"median": statistics.median(times), "first": first}))
+
+
+def run_engine(name, nb, args):
+    env_extra, wargs = ENGINES[name]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), **env_extra)
+    cmd = [sys.executable, __file__, "--worker", *wargs, "--nb", str(nb), "--batch", str(args.batch),
+           "--lq", str(args.lq), "--steps", str(args.steps), "--threads", str(args.threads)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode or not lines:
+        return None
+    return json.loads(lines[-1])["median"]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nb", type=int, nargs="+", default=[6, 23])
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--lq", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
+    ap.add_argument("--worker", dest="engine", choices=["torch", "paddle"], help=argparse.SUPPRESS)
+    ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--static", action="store_true")
+    args = ap.parse_args(argv)
+    if args.engine:
+        return worker(args)
+    results = {}
+    for nb in args.nb:
+        for _ in range(args.rounds):
+            for name in args.engines:
+                t = run_engine(name, nb, args)
+                if t is not None:
+                    results.setdefault((name, nb), []).append(t)
+    print(f"RRDBNet training step, batch {args.batch}, {args.lq}²→{args.lq * 4}², L1 + Adam, "
+          f"{args.threads} threads, medians of {args.rounds} rounds × {args.steps} steps\n")
+    head = "| engine | " + " | ".join(f"nb={nb} s/step | vs torch" for nb in args.nb) + " |"
+    print(head)
+    print("|---" * (1 + 2 * len(args.nb)) + "|")
+    for name in args.engines:
+        row = [name]
+        for nb in args.nb:
+            ts = results.get((name, nb))
+            ref = results.get(("torch fp32", nb))
+            if not ts:
+                row += ["failed", ""]
+                continue
+            t = statistics.median(ts)
+            row += [f"{t:.2f}", f"{t / statistics.median(ref):.2f}" if ref else ""]
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

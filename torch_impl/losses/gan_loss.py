@@ -1,0 +1,82 @@
+"""GAN losses (BasicSR semantics), ESRGAN's relativistic-average form and the WGAN-GP gradient penalty."""
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from common_data.errors import ConfigError
+
+from . import LOSSES
+
+GAN_TYPES = ('vanilla', 'lsgan', 'wgan', 'wgan_softplus', 'hinge')
+ALIASES = {'wgangp': 'wgan'}  # PaddleGAN's name for the WGAN critic loss
+
+
+@LOSSES.register()
+class GANLoss(nn.Module):
+    """``forward(pred, target_is_real, is_disc=False)``; ``loss_weight`` applies to the generator only.
+
+    ``gan_type`` (BasicSR) or ``gan_mode`` (PaddleGAN): vanilla = BCE with logits, lsgan = MSE to the label,
+    wgan (alias wgangp) = -mean / +mean, wgan_softplus = softplus(-x) / softplus(x), hinge = relu(1 -/+ x) for
+    the discriminator and -mean(x) for the generator.
+    """
+
+    def __init__(self, gan_type=None, real_label_val=1.0, fake_label_val=0.0, loss_weight=1.0, gan_mode=None):
+        super().__init__()
+        if gan_type is not None and gan_mode is not None and gan_type != gan_mode:
+            raise ConfigError(f"GANLoss: gan_type {gan_type!r} and gan_mode {gan_mode!r} disagree; give one")
+        kind = gan_type if gan_type is not None else gan_mode
+        if kind is None:
+            raise ConfigError(f"GANLoss: set gan_type (or gan_mode) to one of {GAN_TYPES}")
+        kind = ALIASES.get(kind, kind)
+        if kind not in GAN_TYPES:
+            raise ConfigError(f"GANLoss: unknown gan_type {kind!r}; use one of {GAN_TYPES}")
+        self.gan_type = kind
+        self.real_label_val = real_label_val
+        self.fake_label_val = fake_label_val
+        self.loss_weight = loss_weight
+
+    def _loss(self, pred, target_is_real, is_disc):
+        if self.gan_type == 'vanilla' or self.gan_type == 'lsgan':
+            label = torch.full_like(pred, self.real_label_val if target_is_real else self.fake_label_val)
+            if self.gan_type == 'vanilla':
+                return F.binary_cross_entropy_with_logits(pred, label)
+            return F.mse_loss(pred, label)
+        if self.gan_type == 'wgan':
+            return -pred.mean() if target_is_real else pred.mean()
+        if self.gan_type == 'wgan_softplus':
+            return F.softplus(-pred).mean() if target_is_real else F.softplus(pred).mean()
+        if is_disc:  # hinge
+            return F.relu(1 - pred).mean() if target_is_real else F.relu(1 + pred).mean()
+        return -pred.mean()
+
+    def forward(self, pred, target_is_real, is_disc=False):
+        loss = self._loss(pred, target_is_real, is_disc)
+        return loss if is_disc else loss * self.loss_weight
+
+
+def relativistic_g_loss(gan_loss, real_pred, fake_pred):
+    """ESRGAN generator loss: (gan(real - mean(fake), False) + gan(fake - mean(real), True)) / 2, real detached."""
+    real_pred = real_pred.detach()
+    l_real = gan_loss(real_pred - fake_pred.mean(), False, is_disc=False)
+    l_fake = gan_loss(fake_pred - real_pred.mean(), True, is_disc=False)
+    return (l_real + l_fake) / 2
+
+
+def relativistic_d_loss(gan_loss, real_pred, fake_pred):
+    """ESRGAN discriminator loss as ``(l_d_real, l_d_fake)``, each halved; the other side's mean is detached.
+
+    l_d_real = gan(real - mean(fake), True) / 2 and l_d_fake = gan(fake - mean(real), False) / 2; train on the sum.
+    """
+    l_real = gan_loss(real_pred - fake_pred.detach().mean(), True, is_disc=True) * 0.5
+    l_fake = gan_loss(fake_pred - real_pred.detach().mean(), False, is_disc=True) * 0.5
+    return l_real, l_fake
+
+
+def gradient_penalty(discriminator, real, fake):
+    """WGAN-GP: mean((||grad D(x_hat)||_2 over channels - 1)^2) at random interpolates x_hat (BasicSR/PaddleGAN)."""
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), dtype=real.dtype, device=real.device)
+    interp = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    pred = discriminator(interp)
+    grad = torch.autograd.grad(outputs=pred, inputs=interp, grad_outputs=torch.ones_like(pred),
+                               create_graph=True, retain_graph=True)[0]
+    return ((grad.norm(2, dim=1) - 1) ** 2).mean()
