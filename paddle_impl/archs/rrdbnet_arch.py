@@ -88,6 +88,8 @@ class RRDBNet(nn.Layer):
 
     ``scale`` 4 upsamples directly; 2 and 1 first pixel-unshuffle the input by 2 and 4 (BasicSR/Real-ESRGAN),
     reflect-padding it to a multiple of that factor and cropping the output back, so any size works.
+    The residual-dense-block convs get BasicSR's 0.1-scaled Kaiming init; the other convs get PyTorch's default
+    init (not Paddle's) so both backends start from the same distribution.
     """
 
     def __init__(self, in_nc=3, out_nc=3, nf=64, nb=23, gc=32, scale=4, *, num_in_ch=None, num_out_ch=None,

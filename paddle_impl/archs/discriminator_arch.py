@@ -1,0 +1,122 @@
+"""Discriminators: the ESRGAN VGG-style one and Real-ESRGAN's U-Net with spectral norm.
+
+VGGDiscriminator128 keys (identical in PaddleGAN's VGGDiscriminator128 and BasicSR's VGGStyleDiscriminator)::
+
+    conv0_0.{weight,bias}; conv{0_1,1_0,1_1,...,4_1}.weight (no bias); bn{0_1,1_0,...,4_1}.*;
+    conv5_0 / conv5_1 / bn5_* only for input_size 256; linear1.{weight,bias}; linear2.{weight,bias}
+
+  Framework differences for the converter: Paddle Linear weights are [in, out] (torch [out, in]: transpose);
+  Paddle BatchNorm keeps ``_mean`` / ``_variance`` where torch has ``running_mean`` / ``running_var``
+  (torch's ``num_batches_tracked`` has no Paddle counterpart: drop it / set it to 0).
+
+UNetDiscriminatorSN keys (Real-ESRGAN): conv0.{weight,bias}; conv1..conv8 spectral-normed, no bias;
+conv9.{weight,bias}. ``paddle.nn.utils.spectral_norm`` stores, per normed conv, exactly the keys torch's
+``torch.nn.utils.spectral_norm`` stores, with the same shapes and meaning:
+
+    convK.weight_orig  [out, in, kh, kw]   the parameter (weight = weight_orig / sigma)
+    convK.weight_u     [out]               power-iteration left vector (buffer)
+    convK.weight_v     [in*kh*kw]          power-iteration right vector (buffer)
+
+``convK.weight`` itself is recomputed before every forward and is not in the state dict on either side.
+Power iterations run in train mode only, as in torch.
+"""
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+from paddle.nn.utils import spectral_norm
+
+from common_data.errors import ConfigError, UserError
+
+from . import ARCHS
+
+
+@ARCHS.register()
+class VGGDiscriminator128(nn.Layer):
+    """VGG-style discriminator (ESRGAN) for 128x128 (or 256x256) inputs; logits of shape (N, 1).
+
+    Takes PaddleGAN's ``in_channels`` (and its ``norm_layer='batch'``) or BasicSR's ``num_in_ch``.
+    """
+
+    def __init__(self, in_channels=3, num_feat=64, input_size=128, *, num_in_ch=None, norm_layer='batch'):
+        super().__init__()
+        in_channels = in_channels if num_in_ch is None else num_in_ch
+        if input_size not in (128, 256):
+            raise ConfigError(f"VGGDiscriminator128: input_size must be 128 or 256 (the GT patch size), "
+                              f"got {input_size!r}")
+        if norm_layer != 'batch':
+            raise ConfigError(f"VGGDiscriminator128: only norm_layer 'batch' is supported, got {norm_layer!r}")
+        self.input_size = input_size
+        f = num_feat
+        # (name suffix, in, out, kernel, stride); every conv but conv0_0 is bias-free and followed by a BatchNorm.
+        stages = [('0_1', f, f, 4, 2),
+                  ('1_0', f, 2 * f, 3, 1), ('1_1', 2 * f, 2 * f, 4, 2),
+                  ('2_0', 2 * f, 4 * f, 3, 1), ('2_1', 4 * f, 4 * f, 4, 2),
+                  ('3_0', 4 * f, 8 * f, 3, 1), ('3_1', 8 * f, 8 * f, 4, 2),
+                  ('4_0', 8 * f, 8 * f, 3, 1), ('4_1', 8 * f, 8 * f, 4, 2)]
+        if input_size == 256:
+            stages += [('5_0', 8 * f, 8 * f, 3, 1), ('5_1', 8 * f, 8 * f, 4, 2)]
+        self.conv0_0 = nn.Conv2D(in_channels, f, 3, 1, 1)
+        self.stage_names = [s[0] for s in stages]
+        for name, cin, cout, k, stride in stages:
+            setattr(self, 'conv' + name, nn.Conv2D(cin, cout, k, stride, 1, bias_attr=False))
+            setattr(self, 'bn' + name, nn.BatchNorm2D(cout))
+        self.linear1 = nn.Linear(8 * f * 4 * 4, 100)
+        self.linear2 = nn.Linear(100, 1)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.2)
+
+    def forward(self, x):
+        if x.shape[2] != self.input_size or x.shape[3] != self.input_size:
+            raise UserError(f"VGGDiscriminator128 takes {self.input_size}x{self.input_size} inputs, got "
+                            f"{x.shape[2]}x{x.shape[3]}: make gt_size equal the discriminator's input_size")
+        feat = self.lrelu(self.conv0_0(x))
+        for name in self.stage_names:
+            feat = self.lrelu(getattr(self, 'bn' + name)(getattr(self, 'conv' + name)(feat)))
+        feat = paddle.flatten(feat, 1)
+        return self.linear2(self.lrelu(self.linear1(feat)))
+
+
+ARCHS.register(VGGDiscriminator128, name='VGGStyleDiscriminator')
+
+
+@ARCHS.register()
+class UNetDiscriminatorSN(nn.Layer):
+    """Real-ESRGAN's U-Net discriminator with spectral norm; per-pixel logits (N, 1, H, W), H and W multiples of 8."""
+
+    def __init__(self, num_in_ch=3, num_feat=64, skip_connection=True):
+        super().__init__()
+        self.skip_connection = skip_connection
+        f = num_feat
+        self.conv0 = nn.Conv2D(num_in_ch, f, 3, 1, 1)
+        self.conv1 = spectral_norm(nn.Conv2D(f, 2 * f, 4, 2, 1, bias_attr=False))
+        self.conv2 = spectral_norm(nn.Conv2D(2 * f, 4 * f, 4, 2, 1, bias_attr=False))
+        self.conv3 = spectral_norm(nn.Conv2D(4 * f, 8 * f, 4, 2, 1, bias_attr=False))
+        self.conv4 = spectral_norm(nn.Conv2D(8 * f, 4 * f, 3, 1, 1, bias_attr=False))
+        self.conv5 = spectral_norm(nn.Conv2D(4 * f, 2 * f, 3, 1, 1, bias_attr=False))
+        self.conv6 = spectral_norm(nn.Conv2D(2 * f, f, 3, 1, 1, bias_attr=False))
+        self.conv7 = spectral_norm(nn.Conv2D(f, f, 3, 1, 1, bias_attr=False))
+        self.conv8 = spectral_norm(nn.Conv2D(f, f, 3, 1, 1, bias_attr=False))
+        self.conv9 = nn.Conv2D(f, 1, 3, 1, 1)
+
+    def forward(self, x):
+        def lrelu(t):
+            return F.leaky_relu(t, negative_slope=0.2)
+
+        def up(t):
+            return F.interpolate(t, scale_factor=2, mode='bilinear', align_corners=False)
+
+        x0 = lrelu(self.conv0(x))
+        x1 = lrelu(self.conv1(x0))
+        x2 = lrelu(self.conv2(x1))
+        x3 = lrelu(self.conv3(x2))
+        x4 = lrelu(self.conv4(up(x3)))
+        if self.skip_connection:
+            x4 = x4 + x2
+        x5 = lrelu(self.conv5(up(x4)))
+        if self.skip_connection:
+            x5 = x5 + x1
+        x6 = lrelu(self.conv6(up(x5)))
+        if self.skip_connection:
+            x6 = x6 + x0
+        out = lrelu(self.conv7(x6))
+        out = lrelu(self.conv8(out))
+        return self.conv9(out)

@@ -1,0 +1,87 @@
+"""GAN losses (BasicSR semantics), ESRGAN's relativistic-average form and the WGAN-GP gradient penalty.
+
+The relativistic form is explicit here (PaddleGAN hides it inside ``esrgan_model.py`` while its config says
+``gan_mode: vanilla``): the model calls ``relativistic_g_loss`` / ``relativistic_d_loss`` with a ``GANLoss``.
+"""
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from common_data.errors import ConfigError
+
+from . import LOSSES
+
+GAN_TYPES = ('vanilla', 'lsgan', 'wgan', 'wgan_softplus', 'hinge')
+ALIASES = {'wgangp': 'wgan'}  # PaddleGAN's name for the WGAN objective used with a gradient penalty
+
+
+@LOSSES.register()
+class GANLoss(nn.Layer):
+    """GAN objective on discriminator logits; ``forward(input, target_is_real, is_disc=False)``.
+
+    ``gan_type`` (BasicSR) or ``gan_mode`` (PaddleGAN): vanilla (BCE with logits), lsgan (MSE to the label),
+    wgan (-/+ mean), wgan_softplus (softplus(-/+ x) mean), hinge (D: relu(1 -/+ x) mean, G: -mean(x)).
+    ``loss_weight`` scales the generator's loss only; a discriminator's loss is never weighted.
+    """
+
+    def __init__(self, gan_type=None, real_label_val=1.0, fake_label_val=0.0, loss_weight=1.0, gan_mode=None):
+        super().__init__()
+        if gan_type is not None and gan_mode is not None and gan_type != gan_mode:
+            raise ConfigError(f"GANLoss: gan_type {gan_type!r} and gan_mode {gan_mode!r} disagree; keep one of them")
+        name = gan_type if gan_type is not None else gan_mode
+        if name is None:
+            raise ConfigError(f"GANLoss: set gan_type (or gan_mode) to one of {', '.join(GAN_TYPES)}")
+        name = ALIASES.get(name, name)
+        if name not in GAN_TYPES:
+            raise ConfigError(f"GANLoss: set gan_type (or gan_mode) to one of {', '.join(GAN_TYPES)}, got {name!r}")
+        self.gan_type = name
+        self.real_label_val = real_label_val
+        self.fake_label_val = fake_label_val
+        self.loss_weight = loss_weight
+
+    def forward(self, input, target_is_real, is_disc=False):
+        if self.gan_type == 'vanilla':
+            label = paddle.full_like(input, self.real_label_val if target_is_real else self.fake_label_val)
+            loss = F.binary_cross_entropy_with_logits(input, label)
+        elif self.gan_type == 'lsgan':
+            label = paddle.full_like(input, self.real_label_val if target_is_real else self.fake_label_val)
+            loss = F.mse_loss(input, label)
+        elif self.gan_type == 'wgan':
+            loss = -input.mean() if target_is_real else input.mean()
+        elif self.gan_type == 'wgan_softplus':
+            loss = F.softplus(-input).mean() if target_is_real else F.softplus(input).mean()
+        elif is_disc:  # hinge, discriminator
+            loss = F.relu(1 - input).mean() if target_is_real else F.relu(1 + input).mean()
+        else:  # hinge, generator
+            loss = -input.mean()
+        return loss if is_disc else loss * self.loss_weight
+
+
+def relativistic_g_loss(gan_loss, real_pred, fake_pred):
+    """ESRGAN generator loss: (gan(real - mean(fake), fake) + gan(fake - mean(real), real)) / 2, real detached."""
+    real_pred = real_pred.detach()
+    l_real = gan_loss(real_pred - paddle.mean(fake_pred), False, is_disc=False)
+    l_fake = gan_loss(fake_pred - paddle.mean(real_pred), True, is_disc=False)
+    return (l_real + l_fake) / 2
+
+
+def relativistic_d_loss(gan_loss, real_pred, fake_pred):
+    """ESRGAN discriminator loss as ``(l_d_real, l_d_fake)``, each halved; train on their sum.
+
+    l_d_real = gan(real - mean(fake), True) / 2 and l_d_fake = gan(fake - mean(real), False) / 2; the other side's
+    mean is detached, as in PaddleGAN's ``esrgan_model.py``. Pass ``fake_pred = D(output.detach())``.
+    """
+    l_real = gan_loss(real_pred - paddle.mean(fake_pred.detach()), True, is_disc=True) * 0.5
+    l_fake = gan_loss(fake_pred - paddle.mean(real_pred.detach()), False, is_disc=True) * 0.5
+    return l_real, l_fake
+
+
+def gradient_penalty(discriminator, real, fake):
+    """WGAN-GP penalty (BasicSR's form): mean over pixels of (||dD/dx||_2 over channels - 1)^2 at random mixes."""
+    alpha = paddle.rand([real.shape[0], 1, 1, 1], dtype=real.dtype)
+    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach())
+    mixed.stop_gradient = False
+    pred = discriminator(mixed)
+    grads = paddle.grad(outputs=pred, inputs=mixed, grad_outputs=paddle.ones_like(pred), create_graph=True,
+                        retain_graph=True)[0]
+    return ((paddle.linalg.norm(grads, p=2, axis=1) - 1) ** 2).mean()
