@@ -23,7 +23,12 @@ from . import ARCHS
 
 
 def default_init_weights(layers, scale=1.0):
-    """BasicSR's init: kaiming-normal (fan_in, ReLU gain) weights times ``scale``, zero biases."""
+    """BasicSR's init: kaiming-normal (fan_in, ReLU gain) weights times ``scale``, zero biases.
+
+    Skipped while building a static program (``to_static`` training): its weights are set from an eager net.
+    """
+    if not paddle.in_dynamic_mode():
+        return
     kaiming = nn.initializer.KaimingNormal()
     for layer in layers:
         kaiming(layer.weight)
@@ -34,6 +39,8 @@ def default_init_weights(layers, scale=1.0):
 
 def torch_default_init(layer):
     """PyTorch's default Conv2d init (uniform +-1/sqrt(fan_in) for weight and bias), so both backends start alike."""
+    if not paddle.in_dynamic_mode():
+        return
     fan_in = layer.weight.shape[1] * layer.weight.shape[2] * layer.weight.shape[3]
     bound = 1.0 / math.sqrt(fan_in)
     uniform = nn.initializer.Uniform(-bound, bound)
