@@ -1,0 +1,141 @@
+"""Wrap the framework-free common_data datasets in paddle.io.DataLoader, plus an endless iterator.
+
+Training order and augmentation are a pure function of (seed, epoch, rank, position in the epoch): the batch
+sampler shuffles with ``seed + epoch`` (numpy) and shards like a DistributedSampler, and every item seeds python
+``random`` and numpy from its own seed before the dataset draws its crops / flips / degradations. So a resumed
+run sees exactly the batches an uninterrupted run would, whatever the number of workers. (The permutation is
+numpy's, not torch's, so the two backends see the same items in different orders.)
+"""
+import random
+
+import numpy as np
+import paddle
+
+from common_data.datasets import build_dataset, collate, loader_options
+from common_data.errors import DataError
+
+
+def item_seed(seed, epoch, rank, position):
+    """A 32-bit seed for one item of one epoch on one rank."""
+    return int(np.random.SeedSequence([int(seed), int(epoch), int(rank), int(position)]).generate_state(1)[0])
+
+
+class ItemSeededDataset(paddle.io.Dataset):
+    """``dataset[(index, seed)]``: seed python ``random`` and numpy with ``seed``, then return ``dataset[index]``."""
+
+    def __init__(self, dataset):
+        super().__init__()
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        index, seed = key
+        random.seed(seed)
+        np.random.seed(seed)
+        return self.dataset[index]
+
+
+class SeededBatchSampler(paddle.io.BatchSampler):
+    """Batches of ``(index, item_seed)``; shuffled by ``seed + epoch``, sharded over ranks, ``skip`` items dropped."""
+
+    def __init__(self, num_items, batch_size, shuffle, drop_last, seed=0, rank=0, world=1):
+        self.num_items, self.batch_size, self.shuffle, self.drop_last = num_items, batch_size, shuffle, drop_last
+        self.seed, self.rank, self.world = int(seed or 0), rank, world
+        self.per_rank = -(-num_items // world)
+        self.epoch, self.skip = 1, 0
+
+    def set_epoch(self, epoch, skip=0):
+        self.epoch, self.skip = int(epoch), int(skip)
+
+    def indices(self):
+        order = (np.random.RandomState((self.seed + self.epoch) % 2 ** 32).permutation(self.num_items)
+                 if self.shuffle else np.arange(self.num_items))
+        order = np.concatenate([order, order[:self.per_rank * self.world - self.num_items]])
+        return order[self.rank::self.world].tolist()
+
+    def __iter__(self):
+        batch = []
+        for pos, index in enumerate(self.indices()):
+            if pos < self.skip:
+                continue
+            batch.append((index, item_seed(self.seed, self.epoch, self.rank, pos)))
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
+        if batch and not self.drop_last:
+            yield batch
+
+    def __len__(self):
+        left = max(0, self.per_rank - self.skip)
+        return left // self.batch_size if self.drop_last else -(-left // self.batch_size)
+
+
+def dist_info(distributed):
+    if distributed:
+        return paddle.distributed.get_rank(), paddle.distributed.get_world_size()
+    return 0, 1
+
+
+def build_dataloader(cfg_block, is_train=True, distributed=False, seed=0, where=None):
+    """``dataset.train`` / ``dataset.test`` block -> paddle.io.DataLoader yielding collated dict batches.
+
+    Arrays arrive as paddle Tensors, strings (paths) as lists. Training loaders get ``batches_per_epoch`` and a
+    resumable ``SeededBatchSampler`` (see the module docstring); with ``distributed`` each rank reads its own
+    shard. Test loaders read in order, unseeded.
+    """
+    where = where or f"dataset.{'train' if is_train else 'test'}"
+    dataset = build_dataset(cfg_block, where=where)
+    opts = loader_options(cfg_block, is_train)
+    common = dict(collate_fn=collate, num_workers=opts["num_workers"],
+                  use_shared_memory=bool(cfg_block.get("use_shared_memory", True)))
+    if not is_train:
+        loader = paddle.io.DataLoader(dataset, batch_size=opts["batch_size"], shuffle=False,
+                                      drop_last=opts["drop_last"], **common)
+        loader.batches_per_epoch = len(loader)
+        return loader
+    rank, world = dist_info(distributed)
+    sampler = SeededBatchSampler(len(dataset), opts["batch_size"], opts["shuffle"], opts["drop_last"], seed,
+                                 rank, world)
+    if len(sampler) == 0:
+        raise DataError(f"{where}: {len(dataset)} item(s) ({sampler.per_rank} per process) is less than batch_size "
+                        f"{opts['batch_size']} with drop_last; lower {where}.batch_size or add data")
+    loader = paddle.io.DataLoader(ItemSeededDataset(dataset), batch_sampler=sampler, **common)
+    loader.batches_per_epoch = len(sampler)
+    loader.seeded_sampler = sampler
+    return loader
+
+
+class IterLoader:
+    """Endless iterator over a training DataLoader; ``epoch`` counts passes (starting at 1).
+
+    ``start_batch`` (batches already consumed, e.g. iterations x accumulate_steps when resuming) positions it
+    mid-epoch without reading the skipped items.
+    """
+
+    def __init__(self, loader, start_batch=0):
+        self.loader = loader
+        per_epoch = loader.batches_per_epoch
+        self.epoch = 1 + start_batch // per_epoch
+        self._iter = self._new_iter(skip_batches=start_batch % per_epoch)
+
+    def _new_iter(self, skip_batches=0):
+        sampler = getattr(self.loader, "seeded_sampler", None)
+        if sampler is not None:
+            sampler.set_epoch(self.epoch, skip_batches * sampler.batch_size)
+        return iter(self.loader)
+
+    def __next__(self):
+        try:
+            return next(self._iter)
+        except StopIteration:
+            self.epoch += 1
+            self._iter = self._new_iter()
+            return next(self._iter)
+
+    def __iter__(self):
+        return self
+
+    def __len__(self):
+        return self.loader.batches_per_epoch

@@ -1,0 +1,23 @@
+"""run(cfg, args): train, resume, or evaluate once with the Paddle backend; returns the process exit code."""
+from common_data.errors import UserError
+
+from .trainer import Trainer
+
+EXIT_INTERRUPTED = 130
+
+
+def run(cfg, args):
+    """``--evaluate-only --load W``: validate once; else train (after ``--resume`` / ``--load`` / auto-resume)."""
+    if getattr(args, "evaluate_only", False) and not getattr(args, "load", None):
+        raise UserError("--evaluate-only needs the weights to evaluate: add --load PATH (an iter_N_weight file)")
+    trainer = Trainer(cfg, args)
+    try:
+        if getattr(args, "evaluate_only", False):
+            trainer.test()
+        else:
+            trainer.train()
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    finally:
+        trainer.close()
+    return 0

@@ -1,0 +1,394 @@
+"""Trainer: PaddleGAN's training loop (ppgan/engine/trainer.py) with run folders, EMA, resume and clean stops.
+
+One iteration = one optimizer step over ``accumulate_steps`` micro-batches. Order inside iteration N: train step,
+log (every ``log_config.interval``), training strip (every ``log_config.visiual_interval``), lr scheduler step,
+validation (every ``validate.interval`` and at the last iteration), ``iter_N_weight`` + ``iter_N_checkpoint``
+(every ``snapshot_config.interval`` and at the last iteration).
+
+Data order and augmentation are a function of (seed, epoch, rank, position) (engine/data.py), and the seed is
+stored in the checkpoint, so a resumed run sees exactly the batches of an uninterrupted one.
+"""
+import datetime
+import glob
+import logging
+import math
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from collections import OrderedDict
+
+import numpy as np
+import paddle
+import yaml
+
+from common_data.checkpoints import checkpoint_name, newest_checkpoint, parse_checkpoint_name
+from common_data.config import parse_min_max, to_plain
+from common_data.errors import ConfigError, UserError
+from common_data.imageio import write_image
+from common_data.logfmt import TimeAverager, log_line, metrics_line
+from common_data.metrics import build_metrics
+from common_data.visual import chw_to_uint8, make_strip
+
+from ..models import build_model
+from .checkpoint import load_checkpoint, save_checkpoint, save_weights
+from .data import IterLoader, build_dataloader
+
+BACKEND = "paddle"
+DEBUG_SETTINGS = dict(total_iters=8, log_interval=1, validate_interval=4, snapshot_interval=8)
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    paddle.seed(seed)
+
+
+def rng_state():
+    """python and numpy generator states (paddle's generator is only used at initialisation)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"python": random.getstate(), "numpy": [kind, keys.tolist(), pos, has_gauss, cached]}
+
+
+def set_rng_state(state):
+    if not state:
+        return
+    if "python" in state:
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+    if "numpy" in state:
+        kind, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((kind, np.asarray(keys, np.uint32), int(pos), int(has_gauss), float(cached)))
+
+
+def _arg(args, name, default=None):
+    value = getattr(args, name, None)
+    return default if value is None else value
+
+
+class Trainer:
+    """Builds the model, the loaders and the run folder from a loaded config; ``train()`` / ``test()``.
+
+    ``args`` carries the command-line options (resume, load, evaluate_only, seed, amp, debug, auto_resume);
+    any object with those attributes (or none of them) works.
+    """
+
+    def __init__(self, cfg, args=None):
+        self.cfg = cfg
+        self.args = args
+        self.evaluate_only = bool(_arg(args, "evaluate_only", False))
+        self.debug = bool(_arg(args, "debug", False) or cfg.get("debug", False))
+        self.total_iters = int(cfg.get("total_iters") or 0)
+        if not self.total_iters:
+            raise ConfigError("total_iters is missing (training by epochs is not supported; set total_iters)")
+        log_cfg = cfg.get("log_config") or {}
+        self.log_interval = int(log_cfg.get("interval") or 10)
+        self.visual_interval = int(log_cfg.get("visiual_interval", log_cfg.get("visual_interval")) or 0)
+        val_cfg = cfg.get("validate") or {}
+        self.validate = bool(val_cfg)
+        self.validate_interval = int(val_cfg.get("interval") or 0) if val_cfg else 0
+        self.save_img = bool(val_cfg.get("save_img", False))
+        self.snapshot_interval = int((cfg.get("snapshot_config") or {}).get("interval") or self.total_iters)
+        if self.debug:
+            self.total_iters = DEBUG_SETTINGS["total_iters"]
+            self.log_interval = DEBUG_SETTINGS["log_interval"]
+            self.snapshot_interval = DEBUG_SETTINGS["snapshot_interval"]
+            if (cfg.get("dataset") or {}).get("test"):
+                self.validate, self.validate_interval = True, DEBUG_SETTINGS["validate_interval"]
+        self.accumulate_steps = int(cfg.get("accumulate_steps") or 1)
+        if self.accumulate_steps < 1:
+            raise ConfigError(f"accumulate_steps must be >= 1, got {self.accumulate_steps}")
+        self.min_max = parse_min_max(cfg.get("min_max") or (0.0, 1.0))
+        self.nranks = paddle.distributed.ParallelEnv().nranks
+        self.rank = paddle.distributed.ParallelEnv().local_rank
+        if _arg(args, "amp", False) or cfg.get("amp", False):
+            self.amp_note = "amp requested: the paddle backend trains in float32 (eager autocast is a no-op on CPU)"
+        else:
+            self.amp_note = None
+
+        resume = _arg(args, "resume")
+        self.run_dir = None
+        if _arg(args, "auto_resume", False) and not resume and not self.evaluate_only:
+            resume, self.run_dir = self.find_auto_resume()
+        resume_state = self.read_resume_state(resume) if resume else None
+        seed = _arg(args, "seed", cfg.get("seed"))
+        if seed is None and resume_state is not None:
+            seed = resume_state.get("seed")
+        self.seed = int(seed) if seed is not None else int.from_bytes(os.urandom(4), "little") >> 1
+
+        seed_everything(self.seed)
+        self.model = build_model(cfg.model)
+        self.model.min_max = self.min_max
+        if self.nranks > 1:
+            paddle.distributed.init_parallel_env()
+            for name, net in self.model.nets.items():
+                self.model.nets[name] = paddle.DataParallel(net, find_unused_parameters=bool(
+                    cfg.get("find_unused_parameters", False)))
+        if not self.evaluate_only:
+            self.model.setup_lr_schedulers(cfg.get("lr_scheduler"))
+            self.model.setup_optimizers(self.model.lr_scheduler, cfg.get("optimizer"))
+        self.metrics = build_metrics(val_cfg.get("metrics")) if val_cfg else {}
+        self.start_iter = 1
+        self.current_iter = 0
+        self.test_loader = None
+        self.stop_requested = False
+        notes = [self.amp_note] if self.amp_note else []
+        if resume:
+            notes.append(self.apply_resume_state(resume_state, resume))
+        elif _arg(args, "load"):
+            notes.append(self.load(args.load))
+
+        # the run folder is made only once the config, the model and the weights are known to be good
+        self.run_dir = self.run_dir or self.make_run_dir()
+        self.logger = self.make_logger()
+        self.logger.info(f"run folder: {self.run_dir} (backend {BACKEND}, seed {self.seed})")
+        for note in notes:
+            self.logger.info(note)
+        self.vdl = self.make_visualdl() if cfg.get("enable_visualdl", False) and self.rank == 0 else None
+
+    # ---- setup helpers -----------------------------------------------------------------------------------------
+    def config_name(self):
+        name = self.cfg.get("config_name", "run")
+        return f"debug_{name}" if self.debug else name
+
+    def make_run_dir(self):
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H-%M")
+        base = os.path.join(self.cfg.get("output_dir") or "output_dir", f"{self.config_name()}-{stamp}")
+        run_dir, n = base, 1
+        while os.path.exists(run_dir):
+            n += 1
+            run_dir = f"{base}-{n}"
+        os.makedirs(run_dir)
+        with open(os.path.join(run_dir, "config.yaml"), "w", encoding="utf-8") as f:
+            yaml.safe_dump(to_plain(self.cfg), f, sort_keys=False, allow_unicode=True)
+        return run_dir
+
+    def find_auto_resume(self):
+        """(newest iter_N_checkpoint, its run folder) among this config's run folders, or (None, None)."""
+        pattern = os.path.join(self.cfg.get("output_dir") or "output_dir", f"{self.config_name()}-*")
+        for folder in sorted(glob.glob(pattern), key=os.path.getmtime, reverse=True):
+            ckpt = newest_checkpoint(folder, BACKEND)
+            if ckpt:
+                return ckpt, folder
+        return None, None
+
+    def make_logger(self):
+        logger = logging.getLogger(f"esrgan_twin.{BACKEND}.{id(self)}")
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        fmt = logging.Formatter("[%(asctime)s] %(message)s", "%Y-%m-%d %H:%M:%S")
+        for handler in (logging.StreamHandler(sys.stdout),
+                        logging.FileHandler(os.path.join(self.run_dir, "log.txt"), encoding="utf-8")):
+            handler.setFormatter(fmt)
+            logger.addHandler(handler)
+        return logger
+
+    def make_visualdl(self):
+        try:
+            from visualdl import LogWriter
+        except ImportError:
+            raise UserError("enable_visualdl: true needs the visualdl package: pip install visualdl==2.5.3 "
+                            "(or set enable_visualdl: false)") from None
+        return LogWriter(logdir=self.run_dir)
+
+    def close(self):
+        if self.vdl is not None:
+            self.vdl.close()
+        for handler in list(self.logger.handlers):
+            handler.close()
+            self.logger.removeHandler(handler)
+
+    # ---- weights -----------------------------------------------------------------------------------------------
+    def load(self, path):
+        """--load: net weights only; the iteration shown by validation is taken from an iter_N_weight name."""
+        loaded = self.model.load_weights(load_checkpoint(path, "weights"), path)
+        parsed = parse_checkpoint_name(path)
+        if parsed:
+            self.current_iter = parsed[0]
+        return f"loaded weights of {', '.join(loaded)} from {path}"
+
+    @staticmethod
+    def read_resume_state(path):
+        state = load_checkpoint(path, "checkpoint")
+        if not isinstance(state.get("epoch"), int):
+            raise UserError(f"{path} is not a training checkpoint (no 'epoch' entry); use --load for weight files "
+                            f"or pass an iter_N_checkpoint file to --resume")
+        return state
+
+    def resume(self, path):
+        """Restore nets, optimizers, scheduler, EMA and rng from an iter_N_checkpoint; continue at N + 1."""
+        return self.apply_resume_state(self.read_resume_state(path), path)
+
+    def apply_resume_state(self, state, path):
+        self.model.load_checkpoint_state(state, path)
+        set_rng_state(state.get("rng"))
+        self.start_iter = int(state["epoch"]) + 1
+        self.current_iter = int(state["epoch"])
+        return f"resumed from {path}: continuing at iteration {self.start_iter}"
+
+    def save(self, iteration):
+        if self.rank != 0:
+            return
+        save_weights(os.path.join(self.run_dir, checkpoint_name(iteration, "weight", BACKEND)),
+                     self.model.weights_state())
+        state = self.model.checkpoint_state()
+        state.update(epoch=iteration, seed=self.seed, rng=rng_state())
+        save_checkpoint(os.path.join(self.run_dir, checkpoint_name(iteration, "checkpoint", BACKEND)), state)
+        self.logger.info(f"saved {checkpoint_name(iteration, 'checkpoint', BACKEND)} in {self.run_dir}")
+
+    # ---- training ----------------------------------------------------------------------------------------------
+    def train_loader(self):
+        if "train" not in (self.cfg.get("dataset") or {}):
+            raise ConfigError("dataset.train is missing")
+        loader = build_dataloader(self.cfg.dataset.train, is_train=True, distributed=self.nranks > 1, seed=self.seed)
+        return IterLoader(loader, start_batch=(self.start_iter - 1) * self.accumulate_steps)
+
+    def train(self):
+        """Run iterations start_iter..total_iters; returns the per-iteration loss dicts (means over micro-batches).
+
+        Ctrl-C finishes the current iteration, saves its checkpoint and raises KeyboardInterrupt.
+        """
+        history = []
+        if self.start_iter > self.total_iters:
+            self.logger.info(f"nothing to do: the checkpoint is at iteration {self.start_iter - 1} of "
+                             f"{self.total_iters}")
+            return history
+        loader = self.train_loader()
+        batch_size = (self.cfg.dataset.train.get("batch_size") or 1) * self.accumulate_steps
+        reader_cost, batch_cost = TimeAverager(), TimeAverager()
+        last_done, last_saved = self.start_iter - 1, None
+        previous_handler = self.install_sigint()
+        try:
+            for it in range(self.start_iter, self.total_iters + 1):
+                self.current_iter = self.model.current_iter = it
+                losses, reader = self.train_step(loader)
+                self.check_finite(it, losses)
+                batch_cost.record(time.time() - self._step_start, batch_size)
+                reader_cost.record(reader)
+                history.append(losses)
+                if it % self.log_interval == 0:
+                    self.log_train(it, losses, batch_cost, reader_cost)
+                    reader_cost.reset()
+                    batch_cost.reset()
+                if self.visual_interval and it % self.visual_interval == 0:
+                    self.save_train_visual(it)
+                self.model.lr_scheduler.step()
+                last_done = it
+                if self.validate and ((self.validate_interval > 0 and it % self.validate_interval == 0)
+                                      or it == self.total_iters):
+                    self.test()
+                if it % self.snapshot_interval == 0 or it == self.total_iters:
+                    self.save(it)
+                    last_saved = it
+                if self.stop_requested:
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            if last_done >= self.start_iter and last_saved != last_done:
+                self.save(last_done)
+            self.logger.info(f"interrupted after iteration {last_done}; resume with --resume "
+                             f"{os.path.join(self.run_dir, checkpoint_name(last_done, 'checkpoint', BACKEND))}")
+            raise
+        finally:
+            self.restore_sigint(previous_handler)
+        return history
+
+    def train_step(self, loader):
+        """One optimizer step over accumulate_steps micro-batches -> (mean losses, seconds spent reading)."""
+        self._step_start = time.time()
+        reader, sums = 0.0, OrderedDict()
+        for k in range(self.accumulate_steps):
+            t0 = time.time()
+            batch = next(loader)
+            reader += time.time() - t0
+            self.model.set_micro_step(k, self.accumulate_steps)
+            self.model.setup_input(batch)
+            self.model.train_iter(self.model.optimizers)
+            for name, value in self.model.get_current_losses().items():
+                sums[name] = sums.get(name, 0.0) + value
+        return OrderedDict((k, v / self.accumulate_steps) for k, v in sums.items()), reader
+
+    @staticmethod
+    def check_finite(it, losses):
+        for name, value in losses.items():
+            if not math.isfinite(value):
+                raise UserError(f"iteration {it}: loss {name} is {value}; training diverged - lower "
+                                f"lr_scheduler.learning_rate or the loss weights, or check the data")
+
+    @property
+    def current_lr(self):
+        return float(self.model.lr_scheduler.last_lr)
+
+    def log_train(self, it, losses, batch_cost, reader_cost):
+        self.logger.info(log_line(it, self.total_iters, self.current_lr, losses, batch_cost.average(),
+                                  reader_cost.average(), batch_cost.ips()))
+        if self.vdl is not None:
+            for name, value in losses.items():
+                self.vdl.add_scalar(name, value, step=it)
+            self.vdl.add_scalar("lr", self.current_lr, step=it)
+
+    def strip(self, index=0):
+        """LQ | bicubic | SR | GT strip (uint8 HWC RGB) of item ``index`` of the current batch."""
+        items = self.model.get_current_visuals()
+        lq = chw_to_uint8(items["lq"][index].numpy(), self.min_max)
+        sr = chw_to_uint8(items["output"][index].detach().numpy(), self.min_max)
+        gt = chw_to_uint8(items["gt"][index].numpy(), self.min_max) if items.get("gt") is not None else None
+        return make_strip(lq, sr, gt)
+
+    def save_train_visual(self, it):
+        if self.rank == 0:
+            write_image(os.path.join(self.run_dir, "visual_train", f"iter_{it}.png"), self.strip())
+
+    # ---- SIGINT: finish the iteration, then stop ---------------------------------------------------------------
+    def install_sigint(self):
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        main_pid = os.getpid()
+
+        def handler(signum, frame):
+            if os.getpid() != main_pid:  # a forked loader worker: the main process decides
+                return
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            self.logger.info("Ctrl-C: stopping after this iteration (press again to stop at once)")
+        return signal.signal(signal.SIGINT, handler)
+
+    @staticmethod
+    def restore_sigint(previous):
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+    # ---- validation --------------------------------------------------------------------------------------------
+    def test(self):
+        """Validate on dataset.test; logs ``Iter: N Metric psnr: ...`` and returns {metric: value}."""
+        if "test" not in (self.cfg.get("dataset") or {}):
+            raise ConfigError("dataset.test is missing: validation needs a test set (or remove validate:)")
+        if self.test_loader is None:
+            self.test_loader = build_dataloader(self.cfg.dataset.test, is_train=False, seed=self.seed)
+        for metric in self.metrics.values():
+            metric.reset()
+        save = self.save_img or self.vdl is not None
+        for i, batch in enumerate(self.test_loader):
+            self.model.setup_input(batch)
+            self.model.test_iter(self.metrics)
+            if save and self.rank == 0:
+                self.save_test_visuals(i, len(batch["lq"]))
+        results = OrderedDict((name, float(m.accumulate())) for name, m in self.metrics.items())
+        self.logger.info(metrics_line(self.current_iter, results))
+        if self.vdl is not None:
+            for name, value in results.items():
+                self.vdl.add_scalar(f"metric/{name}", value, step=self.current_iter)
+        return results
+
+    def save_test_visuals(self, batch_index, num):
+        paths = self.model.get_image_paths()
+        for j in range(num):
+            base = os.path.splitext(os.path.basename(paths[j]))[0] if j < len(paths) else f"{batch_index:04d}_{j:04d}"
+            strip = self.strip(j)
+            if self.save_img:
+                write_image(os.path.join(self.run_dir, "visual_test", f"iter_{self.current_iter}_{base}.png"), strip)
+            if self.vdl is not None:
+                self.vdl.add_image(f"visual_test/{base}", strip, step=self.current_iter, dataformats="HWC")

@@ -1,0 +1,14 @@
+"""Training models for the Paddle backend (PaddleGAN's BaseSRModel / ESRGAN, Real-ESRGAN's RealESRNet / RealESRGAN).
+
+A config's ``model.name`` is resolved through ``MODELS``.
+"""
+from common_data.registry import Registry
+
+MODELS = Registry('model')
+
+from . import sr_model, esrgan_model, realesrgan_model  # noqa: E402,F401  (they register themselves)
+
+
+def build_model(cfg, where="model"):
+    """Build the model named by ``cfg.name`` from the ``model:`` block."""
+    return MODELS.build(cfg, where)

@@ -1,0 +1,236 @@
+"""BaseModel: nets, optimizers and the shared lr scheduler, inputs, losses, EMA, weights and checkpoint state.
+
+Models own their losses and optimizer steps (PaddleGAN's design); the trainer only feeds batches. Gradient
+accumulation: the trainer calls ``set_micro_step(k, K)`` before each of K micro-batches; ``zero_grad`` acts on the
+first, ``backward`` divides the loss by K and ``step`` steps (and updates the EMA) only on the last.
+"""
+from collections import OrderedDict
+
+import numpy as np
+import paddle
+
+from common_data.errors import ConfigError
+from common_data.visual import chw_to_uint8
+
+from ..engine.checkpoint import load_checkpoint, load_optimizer_state, optimizer_state
+from ..engine.lr_scheduler import build_lr_scheduler
+from ..engine.optimizer import build_optimizer
+from .ema import ModelEMA
+
+INPUT_KEYS = ("lq", "gt", "gt_usm")
+
+
+class BaseModel:
+    """Holds ``nets``, ``optimizers`` and one ``lr_scheduler`` shared by all optimizers (PaddleGAN)."""
+
+    def __init__(self):
+        self.nets = OrderedDict()
+        self.optimizers = OrderedDict()
+        self.optimizer_nets = OrderedDict()
+        self.losses = OrderedDict()
+        self.visual_items = OrderedDict()
+        self.lr_scheduler = None
+        self.ema = None
+        self.current_iter = 0
+        self.micro_step, self.accumulate_steps = 0, 1
+        self.min_max = (0.0, 1.0)
+        self.image_paths = []
+
+    # ---- setup -------------------------------------------------------------------------------------------------
+    def setup_lr_schedulers(self, cfg):
+        self.lr_scheduler = build_lr_scheduler(cfg)
+        return self.lr_scheduler
+
+    def setup_optimizers(self, lr, cfg):
+        """``{name: Adam, net_names: [...]}`` -> optimizers['optim']; ``{optimG: {...}, optimD: {...}}`` -> both."""
+        if not cfg:
+            raise ConfigError("optimizer is missing: add e.g. {name: Adam, net_names: [generator], beta1: 0.9, "
+                              "beta2: 0.99}")
+        blocks = {"optim": cfg} if "name" in cfg else cfg
+        for opt_name, block in blocks.items():
+            where = "optimizer" if opt_name == "optim" and "name" in cfg else f"optimizer.{opt_name}"
+            if not isinstance(block, dict):
+                raise ConfigError(f"{where}: expected a mapping with name and net_names, got {block!r}")
+            net_names = block.get("net_names") or ["generator"]
+            missing = [n for n in net_names if n not in self.nets]
+            if missing:
+                raise ConfigError(f"{where}.net_names: {', '.join(missing)} not in this model's nets "
+                                  f"({', '.join(self.nets)})")
+            params = [p for n in net_names for p in self.nets[n].parameters()]
+            self.optimizers[opt_name] = build_optimizer(block, params, lr, where=where)
+            self.optimizer_nets[opt_name] = list(net_names)
+        return self.optimizers
+
+    def optimizer_for(self, net_name):
+        """The optimizer whose net_names include ``net_name``."""
+        for opt_name, names in self.optimizer_nets.items():
+            if net_name in names:
+                return self.optimizers[opt_name]
+        raise ConfigError(f"optimizer: no optimizer has {net_name!r} in its net_names "
+                          f"(optimizers: {', '.join(self.optimizer_nets) or 'none'})")
+
+    def setup_ema(self, decay):
+        if decay and decay > 0:
+            self.ema = ModelEMA(self.nets["generator"], decay)
+
+    # ---- one training step -------------------------------------------------------------------------------------
+    def set_micro_step(self, k, num):
+        self.micro_step, self.accumulate_steps = k, num
+
+    def zero_grad(self, optimizer):
+        if self.micro_step == 0:
+            optimizer.clear_grad()
+
+    def backward(self, loss):
+        (loss / self.accumulate_steps if self.accumulate_steps > 1 else loss).backward()
+
+    def step(self, optimizer):
+        if self.micro_step == self.accumulate_steps - 1:
+            optimizer.step()
+            return True
+        return False
+
+    def update_ema(self):
+        if self.ema is not None and self.micro_step == self.accumulate_steps - 1:
+            self.ema.update()
+
+    @staticmethod
+    def set_requires_grad(nets, requires_grad=False):
+        for net in nets if isinstance(nets, (list, tuple)) else [nets]:
+            for p in net.parameters():
+                p.stop_gradient = not requires_grad
+
+    def setup_input(self, batch):
+        """Batch dict (numpy arrays or paddle Tensors) -> ``self.lq``, ``self.gt``, ``self.gt_usm`` tensors."""
+        for key in INPUT_KEYS:
+            value = batch.get(key)
+            if value is None:
+                setattr(self, key, None)
+                continue
+            tensor = value if isinstance(value, paddle.Tensor) else paddle.to_tensor(np.asarray(value, np.float32))
+            setattr(self, key, tensor)
+            if key != "gt_usm":
+                self.visual_items[key] = tensor
+        self.image_paths = list(batch.get("lq_path", []))
+
+    def train_iter(self, optimizers=None):
+        raise NotImplementedError
+
+    # ---- evaluation --------------------------------------------------------------------------------------------
+    def eval_generator(self):
+        """The network validation uses: the EMA shadow when EMA is on."""
+        return self.ema.shadow if self.ema is not None else self.nets["generator"]
+
+    def test_iter(self, metrics=None):
+        net = self.eval_generator()
+        was_training = net.training
+        net.eval()
+        with paddle.no_grad():
+            self.output = net(self.lq)
+        if was_training:
+            net.train()
+        self.visual_items["output"] = self.output
+        if metrics and self.gt is not None:
+            preds = [chw_to_uint8(o, self.min_max) for o in self.output.numpy()]
+            gts = [chw_to_uint8(g, self.min_max) for g in self.gt.numpy()]
+            for metric in metrics.values():
+                metric.update(preds, gts)
+
+    def get_current_losses(self):
+        return OrderedDict((k, float(v)) for k, v in self.losses.items())
+
+    def get_current_visuals(self):
+        return self.visual_items
+
+    def get_image_paths(self):
+        return self.image_paths
+
+    # ---- weights and checkpoints -------------------------------------------------------------------------------
+    def weights_state(self):
+        """{net_name: state_dict} for iter_N_weight files; the EMA shadow stands in for the generator."""
+        out = OrderedDict((name, net.state_dict()) for name, net in self.nets.items())
+        if self.ema is not None:
+            out["generator"] = self.ema.state_dict()
+        return out
+
+    def checkpoint_state(self):
+        """Nets, optimizers (stable key names), scheduler and EMA (see engine/checkpoint.py for the layout)."""
+        state = OrderedDict((name, net.state_dict()) for name, net in self.nets.items())
+        for opt_name, opt in self.optimizers.items():
+            state[opt_name] = optimizer_state(opt, {n: self.nets[n] for n in self.optimizer_nets[opt_name]})
+        if self.lr_scheduler is not None:
+            state["lr_scheduler"] = self.lr_scheduler.state_dict()
+        if self.ema is not None:
+            state["ema"] = {"generator": self.ema.state_dict()}
+        return state
+
+    def load_checkpoint_state(self, state, path):
+        for name, net in self.nets.items():
+            if name not in state:
+                raise ConfigError(f"{path}: no weights for net {name!r} (has {', '.join(map(str, state))})")
+            load_state_checked(net, state[name], strict=True, where=f"{path} [{name}]")
+        for opt_name, opt in self.optimizers.items():
+            if opt_name not in state:
+                raise ConfigError(f"{path}: no state for optimizer {opt_name!r}; is it a weight file? "
+                                  f"Use --load for weights, --resume for iter_N_checkpoint files")
+            load_optimizer_state(opt, state[opt_name], {n: self.nets[n] for n in self.optimizer_nets[opt_name]})
+        if self.lr_scheduler is not None and "lr_scheduler" in state:
+            self.lr_scheduler.set_state_dict(dict(state["lr_scheduler"]))
+        if self.ema is not None:
+            ema_state = (state.get("ema") or {}).get("generator")
+            if ema_state is not None:
+                self.ema.set_state_dict(ema_state)
+            else:
+                self.ema.copy_from_net()
+
+    def load_weights(self, state, path):
+        """--load: nets found in ``state`` ({net_name: state_dict}, or a bare generator state dict)."""
+        if not any(name in state for name in self.nets):
+            state = {"generator": unwrap_state(state, "generator")}
+        loaded = []
+        for name, net in self.nets.items():
+            if name in state:
+                load_state_checked(net, state[name], strict=True, where=f"{path} [{name}]")
+                loaded.append(name)
+        if "generator" not in loaded:
+            raise ConfigError(f"{path}: no generator weights found (keys: {', '.join(list(map(str, state))[:6])})")
+        if self.ema is not None:
+            self.ema.copy_from_net()
+        return loaded
+
+    def load_pretrained(self, net_name, path, strict=True, param_key=None):
+        """pretrain_network_g / _d: pick params_ema / params / {net_name: ...} / a bare state dict."""
+        state = unwrap_state(load_checkpoint(path, f"pretrained {net_name}"), net_name, param_key)
+        load_state_checked(self.nets[net_name], state, strict=strict, where=f"{path} [{net_name}]")
+
+
+def looks_like_state_dict(state):
+    return bool(state) and all(hasattr(v, "shape") for v in state.values())
+
+
+def unwrap_state(state, net_name, param_key=None):
+    """Pick the state dict of one net from the layouts in use (BasicSR params_ema/params, PaddleGAN by net)."""
+    if param_key and param_key in state and isinstance(state[param_key], dict):
+        return state[param_key]
+    for key in ("params_ema", "params", net_name):
+        if key in state and isinstance(state[key], dict):
+            return state[key]
+    return state
+
+
+def load_state_checked(net, state, strict, where):
+    """set_state_dict with key and shape checks; strict -> ConfigError on any mismatch, else skip mismatches."""
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and list(state[k].shape) != list(own[k].shape)]
+    if strict and (missing or unexpected or wrong):
+        parts = [f"missing {_few(missing)}" if missing else "", f"unexpected {_few(unexpected)}" if unexpected else "",
+                 f"shape mismatch {_few(wrong)}" if wrong else ""]
+        raise ConfigError(f"{where}: weights do not fit the network ({'; '.join(p for p in parts if p)}); check the "
+                          f"generator/discriminator options or set strict_load_g / strict_load_d: false")
+    net.set_state_dict({k: v for k, v in state.items() if k in own and k not in wrong})
+
+
+def _few(keys, n=3):
+    return ", ".join(keys[:n]) + (f" (+{len(keys) - n} more)" if len(keys) > n else "")

@@ -1,0 +1,75 @@
+"""Real-ESRGAN's two stages: RealESRNet (L1 only) and RealESRGAN (U-Net discriminator, L1 + perceptual + GAN).
+
+Unlike Real-ESRGAN, the second-order degradation runs in the dataset workers (common_data.RealESRGANDataset), so
+batches arrive ready as ``lq`` / ``gt`` / ``gt_usm`` (the USM-sharpened GT) and there is no training-pair pool.
+"""
+from common_data.errors import ConfigError
+
+from . import MODELS
+from .esrgan_model import ESRGAN
+from .sr_model import BaseSRModel
+
+
+def _usm_or_gt(model, use_usm, key):
+    if not use_usm:
+        return model.gt
+    if model.gt_usm is None:
+        raise ConfigError(f"model.{key} is true but the training data has no gt_usm; use dataset.train.name: "
+                          f"RealESRGANDataset or set -o model.{key}=false")
+    return model.gt_usm
+
+
+@MODELS.register()
+class RealESRNet(BaseSRModel):
+    """Generator trained with the pixel loss against ``gt_usm`` (``l1_gt_usm: true``, Real-ESRGAN's default) or gt."""
+
+    def __init__(self, generator, pixel_criterion=None, edge_criterion=None, l1_gt_usm=True, ema_decay=0.999,
+                 pretrain_network_g=None, strict_load_g=True, param_key_g=None, to_static=False):
+        super().__init__(generator, pixel_criterion, edge_criterion, ema_decay, pretrain_network_g, strict_load_g,
+                         param_key_g, to_static)
+        self.l1_gt_usm = bool(l1_gt_usm)
+
+    def pixel_target(self):
+        return _usm_or_gt(self, self.l1_gt_usm, "l1_gt_usm")
+
+
+@MODELS.register()
+class RealESRGAN(ESRGAN):
+    """Real-ESRGAN's GAN stage: plain (not relativistic) GAN loss on a U-Net discriminator.
+
+    The generator steps only when ``current_iter % net_d_iters == 0`` and ``current_iter > net_d_init_iters``;
+    the discriminator steps every iteration; the EMA (default decay 0.999) updates every iteration.
+    """
+
+    def __init__(self, generator, discriminator, pixel_criterion=None, perceptual_criterion=None, gan_criterion=None,
+                 edge_criterion=None, l1_gt_usm=True, percep_gt_usm=True, gan_gt_usm=False, net_d_iters=1,
+                 net_d_init_iters=0, ema_decay=0.999, pretrain_network_g=None, strict_load_g=True, param_key_g=None,
+                 pretrain_network_d=None, strict_load_d=True, param_key_d=None, to_static=False):
+        if not gan_criterion:
+            raise ConfigError("model.gan_criterion is missing for RealESRGAN: add {name: GANLoss, gan_type: vanilla, "
+                              "loss_weight: 0.1}")
+        super().__init__(generator, discriminator, pixel_criterion, perceptual_criterion, gan_criterion,
+                         edge_criterion, relativistic=False, ema_decay=ema_decay,
+                         pretrain_network_g=pretrain_network_g, strict_load_g=strict_load_g, param_key_g=param_key_g,
+                         pretrain_network_d=pretrain_network_d, strict_load_d=strict_load_d, param_key_d=param_key_d,
+                         to_static=to_static)
+        self.l1_gt_usm, self.percep_gt_usm, self.gan_gt_usm = bool(l1_gt_usm), bool(percep_gt_usm), bool(gan_gt_usm)
+        if int(net_d_iters) < 1:
+            raise ConfigError(f"model.net_d_iters must be >= 1, got {net_d_iters}")
+        self.net_d_iters, self.net_d_init_iters = int(net_d_iters), int(net_d_init_iters)
+
+    def train_iter(self, optimizers=None):
+        self.losses.clear()
+        l1_gt = _usm_or_gt(self, self.l1_gt_usm, "l1_gt_usm")
+        percep_gt = _usm_or_gt(self, self.percep_gt_usm, "percep_gt_usm")
+        gan_gt = _usm_or_gt(self, self.gan_gt_usm, "gan_gt_usm")
+        opt_g = self.optimizer_for("generator")
+        self.set_requires_grad(self.nets["discriminator"], False)
+        self.zero_grad(opt_g)
+        self.output = self.nets["generator"](self.lq)
+        self.visual_items["output"] = self.output
+        if self.current_iter % self.net_d_iters == 0 and self.current_iter > self.net_d_init_iters:
+            self.backward(self.check_loss(self.generator_losses(l1_gt, percep_gt, gan_gt)))
+            self.step(opt_g)
+        self.discriminator_step(gan_gt)
+        self.update_ema()
