@@ -1,6 +1,7 @@
 """One YAML schema for both backends (PaddleGAN's), ``-o a.b.c=value`` overrides and up-front validation."""
 import difflib
 import os
+import re
 
 import yaml
 
@@ -18,6 +19,22 @@ TOP_LEVEL_KEYS = {
 ADDABLE_TOP_LEVEL = set(TOP_LEVEL_KEYS)
 BACKENDS = ("paddle", "torch")
 DEMO_HINT = "make it with: python tools/make_demo_data.py --output data/animeSR"
+
+
+class YamlLoader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-4`` / ``2E5`` as floats (YAML 1.1 wants a dot; PaddleGAN's loader
+    ``literal_eval``s such strings, so its configs mean floats there)."""
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def parse_yaml(text):
+    """A YAML document or scalar (``-o`` values) with ``YamlLoader``."""
+    return yaml.load(text, Loader=YamlLoader)
 
 
 class AttrDict(dict):
@@ -54,14 +71,18 @@ def to_plain(obj):
 
 
 def parse_min_max(value):
-    """PaddleGAN writes ``min_max: (0., 1.)``, which YAML reads as a string."""
-    if isinstance(value, str):
-        parts = value.strip().strip("()[]").split(",")
-        try:
-            return tuple(float(p) for p in parts if p.strip())
-        except ValueError:
-            raise ConfigError(f"min_max: expected two numbers like (0., 1.), got {value!r}") from None
-    return tuple(float(v) for v in value)
+    """PaddleGAN writes ``min_max: (0., 1.)``, which YAML reads as a string; -> (lo, hi) floats with lo < hi."""
+    try:
+        if isinstance(value, str):
+            parts = [p for p in value.strip().strip("()[]").split(",") if p.strip()]
+        else:
+            parts = list(value)
+        lo, hi = (float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise ConfigError(f"min_max: expected two numbers like (0., 1.), got {value!r}") from None
+    if not lo < hi:
+        raise ConfigError(f"min_max: the first number must be below the second, got {value!r}")
+    return lo, hi
 
 
 def load_config(path, overrides=(), check_paths=True):
@@ -71,7 +92,7 @@ def load_config(path, overrides=(), check_paths=True):
         raise ConfigError(f"config file not found: {path}")
     try:
         with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
+            raw = parse_yaml(f)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(raw, dict):
@@ -85,16 +106,22 @@ def load_config(path, overrides=(), check_paths=True):
 
 
 def apply_override(cfg, item):
-    """Apply one ``a.b.c=value`` (value parsed as a YAML scalar); the key must exist."""
+    """Apply one ``a.b.c=value`` (value parsed as a YAML scalar or list); the key must exist.
+
+    Addable: any top-level key of the schema (and everything under a block the override adds), and a leaf
+    option of a block that has a ``name:`` (e.g. ``model.ema_decay``). List items are addressed by index
+    (``dataset.train.preprocess.0.key=lq``).
+    """
     if "=" not in item:
         raise ConfigError(f"override {item!r}: expected key.sub=value")
     key, value = item.split("=", 1)
     try:
-        value = yaml.safe_load(value)
+        value = parse_yaml(value)
     except yaml.YAMLError:
         pass
     parts = key.strip().split(".")
     node = cfg
+    added = False
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
         if isinstance(node, list):
@@ -108,10 +135,13 @@ def apply_override(cfg, item):
             continue
         if not isinstance(node, dict):
             raise ConfigError(f"override {key!r}: {'.'.join(parts[:i])} is not a mapping")
-        if part not in node and not (i == 0 and part in ADDABLE_TOP_LEVEL) and not last_addable(node, part, last):
-            close = difflib.get_close_matches(part, list(node), n=1)
-            hint = f" Did you mean {'.'.join(parts[:i] + [close[0]])!r}?" if close else ""
-            raise ConfigError(f"override {key!r}: key {'.'.join(parts[:i + 1])!r} does not exist in the config.{hint}")
+        if part not in node:
+            if not (added or (i == 0 and part in ADDABLE_TOP_LEVEL) or last_addable(node, part, last)):
+                close = difflib.get_close_matches(part, list(node), n=1)
+                hint = f" Did you mean {'.'.join(parts[:i] + [close[0]])!r}?" if close else ""
+                raise ConfigError(f"override {key!r}: key {'.'.join(parts[:i + 1])!r} does not exist in the "
+                                  f"config.{hint}")
+            added = True
         if last:
             node[part] = to_attrdict(value)
         else:
@@ -149,6 +179,8 @@ def validate(cfg, source="config", check_paths=True):
     for key in ("model", "dataset"):
         if key not in cfg:
             raise ConfigError(f"{source}: missing key {key!r}")
+        if not isinstance(cfg[key], dict):
+            raise ConfigError(f"{source}: key {key!r} must be a mapping, got {cfg[key]!r}")
     if "name" not in cfg.model:
         raise ConfigError(f"{source}: model.name is missing")
     _check_schedule(cfg, source)
@@ -161,24 +193,34 @@ def validate(cfg, source="config", check_paths=True):
         check_data_paths(cfg, source)
 
 
+def _int_list(value):
+    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+
 def _check_schedule(cfg, source):
+    """Restart periods sum to total_iters, restart_weights match them, milestones increase."""
     sched = cfg.get("lr_scheduler")
     if not sched:
         return
     periods = sched.get("periods")
-    if periods is not None and cfg.get("total_iters"):
-        if not isinstance(periods, list) or not all(isinstance(p, int) for p in periods):
+    if periods is not None:
+        if not _int_list(periods):
             raise ConfigError(f"{source}: lr_scheduler.periods must be a list of integers, got {periods!r}")
-        if sum(periods) != cfg.total_iters:
+        if cfg.get("total_iters") and sum(periods) != cfg.total_iters:
             raise ConfigError(f"{source}: lr_scheduler.periods sum to {sum(periods)} but total_iters is "
                               f"{cfg.total_iters}; make them equal (e.g. -o lr_scheduler.periods=[{cfg.total_iters}])")
         weights = sched.get("restart_weights")
+        if weights is not None and not isinstance(weights, list):
+            raise ConfigError(f"{source}: lr_scheduler.restart_weights must be a list like [1, 1], got {weights!r}")
         if weights is not None and len(weights) != len(periods):
             raise ConfigError(f"{source}: lr_scheduler.restart_weights has {len(weights)} entries but periods "
-                              f"has {len(periods)}")
+                              f"has {len(periods)}; give one weight per period")
     milestones = sched.get("milestones")
-    if milestones is not None and list(milestones) != sorted(milestones):
-        raise ConfigError(f"{source}: lr_scheduler.milestones must be increasing, got {milestones!r}")
+    if milestones is not None:
+        if not _int_list(milestones):
+            raise ConfigError(f"{source}: lr_scheduler.milestones must be a list of integers, got {milestones!r}")
+        if milestones != sorted(milestones):
+            raise ConfigError(f"{source}: lr_scheduler.milestones must be increasing, got {milestones!r}")
 
 
 PATH_KEYS = ("gt_folder", "lq_folder", "dataroot_gt", "dataroot_lq", "meta_info")

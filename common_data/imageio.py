@@ -8,13 +8,28 @@ import os
 import cv2
 import numpy as np
 
-from .errors import ImageReadError
+from .errors import DataError, ImageReadError, UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 def is_image_file(path):
-    return str(path).lower().endswith(IMAGE_EXTENSIONS)
+    """True for a name with an image extension that is not hidden (``._x.png`` AppleDouble files, our temp files)."""
+    name = os.path.basename(str(path))
+    return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def looks_truncated(data):
+    """True when a PNG lacks its IEND chunk or a JPEG's last scan has no end marker.
+
+    Some OpenCV builds decode such files with a warning and a grey or black bottom part; this catches them.
+    """
+    if data.startswith(b"\x89PNG"):
+        return data.rfind(b"IEND") < 0
+    if data.startswith(b"\xff\xd8"):
+        last_scan = data.rfind(b"\xff\xda")
+        return last_scan >= 0 and data.find(b"\xff\xd9", last_scan) < 0
+    return False
 
 
 def read_raw(path):
@@ -27,8 +42,11 @@ def read_raw(path):
         raise ImageReadError(f"cannot read image {path}: {e.strerror}") from None
     if not data:
         raise ImageReadError(f"cannot read image {path}: the file is empty (0 bytes); replace or remove it")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None:
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        img = None
+    if img is None or looks_truncated(data):
         raise ImageReadError(f"cannot decode image {path}: not an image or corrupt/truncated; replace or remove it")
     if img.dtype not in (np.uint8, np.uint16):
         img = img.astype(np.float32)
@@ -88,39 +106,57 @@ def to_uint(img, dtype=np.uint8):
     return np.clip(np.asarray(img, np.float32) * m + 0.5, 0, m).astype(dtype)
 
 
-def write_image(path, img, channels="rgb", params=None):
-    """Write an image; float arrays are taken as [0, 1] and saved as uint8 (or uint16 with ``dtype``).
+def write_image(path, img, channels="rgb", params=None, dtype=np.uint8):
+    """Write an image; float arrays are taken as [0, 1] and saved as ``dtype`` (uint8, or uint16 for 16-bit PNG).
 
-    ``channels`` names the layout of ``img`` (``rgb``, ``rgba``, ``bgr``, ``gray``). Folders are made.
+    ``channels`` names the layout of ``img`` (``rgb``, ``rgba``, ``bgr``, ``gray``); a 4-channel ``rgb`` image is
+    taken as RGBA. Folders are made; the file appears complete or not at all.
     """
     path = os.fspath(path)
     arr = np.asarray(img)
     if arr.dtype.kind == "f":
-        arr = to_uint(arr)
+        arr = to_uint(arr, dtype)
+    elif arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
-    if arr.ndim == 3:
-        if channels == "rgb":
-            arr = arr[:, :, ::-1]
-        elif channels == "rgba":
+    if arr.ndim == 3 and channels in ("rgb", "rgba"):
+        if arr.shape[2] == 4:
             arr = arr[:, :, [2, 1, 0, 3]]
+        elif arr.shape[2] == 3:
+            arr = arr[:, :, ::-1]
     ext = os.path.splitext(path)[1] or ".png"
-    ok, buf = cv2.imencode(ext, np.ascontiguousarray(arr), params or [])
+    try:
+        ok, buf = cv2.imencode(ext, np.ascontiguousarray(arr), params or [])
+    except cv2.error:
+        ok = False
     if not ok:
-        raise ImageReadError(f"cannot encode image for {path}: unsupported extension {ext!r}")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp" + ext
-    with open(tmp, "wb") as f:
-        f.write(buf.tobytes())
-    os.replace(tmp, path)
+        raise ImageReadError(f"cannot encode image for {path}: extension {ext!r} with a {arr.dtype} array of shape "
+                             f"{arr.shape} is not supported; use .png, .jpg, .bmp, .tif or .webp")
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}{ext}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(buf.tobytes())
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise UserError(f"cannot write image {path}: {e.strerror or e}; check free space and permissions") from None
 
 
 def list_images(folder, recursive=False):
-    """Sorted image file paths in a folder (optionally recursive)."""
+    """Sorted image file paths in a folder (optionally recursive); hidden files are skipped."""
     folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise DataError(f"image folder {folder} does not exist or is not a folder; check the path")
     out = []
     if recursive:
-        for root, _, files in os.walk(folder):
+        for root, dirs, files in os.walk(folder):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
             out += [os.path.join(root, f) for f in files if is_image_file(f)]
     else:
         out = [os.path.join(folder, f) for f in os.listdir(folder) if is_image_file(f)]

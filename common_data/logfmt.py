@@ -1,13 +1,20 @@
 """The training log line, identical for both backends (PaddleGAN's fields plus ETA)."""
 import datetime
+import math
 
 
 def format_eta(seconds):
+    """Whole seconds as ``H:MM:SS`` (``1 day, H:MM:SS`` past a day), negative -> ``0:00:00``, like PaddleGAN."""
+    if not math.isfinite(seconds):
+        return "unknown"
     return str(datetime.timedelta(seconds=max(0, int(seconds))))
 
 
 def log_line(iteration, total_iters, lr, losses, batch_cost=None, reader_cost=None, ips=None):
-    """``Iter: 10/100 lr: 2.000e-04 l_pix: 0.123 ... batch_cost: ... reader_cost: ... ips: ... eta: 0:01:30``."""
+    """``Iter: 10/100 lr: 2.000e-04 l_pix: 0.12346 batch_cost: 1.00000 sec reader_cost: ... ips: ... eta: 0:01:30``.
+
+    PaddleGAN's trainer line, with losses to 5 decimals (PaddleGAN: 3); the ETA is batch_cost x iterations left.
+    """
     parts = [f"Iter: {iteration}/{total_iters}", f"lr: {lr:.3e}"]
     parts += [f"{k}: {float(v):.5f}" for k, v in losses.items()]
     if batch_cost is not None:

@@ -1,5 +1,6 @@
 """Name -> class registries; a config's ``name:`` is resolved through them."""
 import difflib
+import inspect
 
 from .errors import ConfigError
 
@@ -22,7 +23,8 @@ class Registry:
         return deco(obj) if obj is not None else deco
 
     def get(self, name, where=None):
-        if name not in self._items:
+        """The registered object; an unknown name -> one-line ConfigError listing the known names."""
+        if not isinstance(name, str) or name not in self._items:
             known = ", ".join(sorted(self._items))
             close = difflib.get_close_matches(str(name), list(self._items), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -31,16 +33,31 @@ class Registry:
         return self._items[name]
 
     def build(self, cfg, where=None, **extra):
-        """Build from a dict with a ``name`` key; other keys are keyword arguments."""
+        """Build from a dict with a ``name`` key; other keys are keyword arguments.
+
+        Arguments the class does not take -> one-line ConfigError naming the closest accepted one.
+        """
         if not isinstance(cfg, dict) or "name" not in cfg:
             raise ConfigError(f"{where or self.kind}: expected a mapping with a 'name:' key, got {cfg!r}")
         kwargs = {k: v for k, v in cfg.items() if k != "name"}
         kwargs.update(extra)
         cls = self.get(cfg["name"], where)
+        label = f"{where or self.kind} ({cfg['name']})"
+        try:
+            params = inspect.signature(cls).parameters
+        except (TypeError, ValueError):
+            params = None
+        if params is not None and not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            accepted = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            for key in kwargs:
+                if key not in accepted:
+                    close = difflib.get_close_matches(str(key), accepted, n=1)
+                    hint = f" Did you mean {close[0]!r}?" if close else ""
+                    raise ConfigError(f"{label}: unknown option {key!r}.{hint} Accepted: {', '.join(accepted)}")
         try:
             return cls(**kwargs)
         except TypeError as e:
-            raise ConfigError(f"{where or self.kind} ({cfg['name']}): {e}") from None
+            raise ConfigError(f"{label}: {e}") from e
 
     def __contains__(self, name):
         return name in self._items
