@@ -46,10 +46,16 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def set_thread_env():
-    """OMP threads = cores (max 4) and MKL_DEBUG_CPU_TYPE=5 (paddle's bundled MKL on AMD), unless the user set them."""
+def set_thread_env(cfg=None):
+    """OMP threads = cores (max 4) and MKL_DEBUG_CPU_TYPE=5 (paddle's bundled MKL on AMD), unless the user set them.
+
+    ``model.to_static`` trains through a static program whose fast CPU kernels are oneDNN's: that flag must be in
+    the environment before paddle is imported.
+    """
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, min(4, os.cpu_count() or 1))))
     os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
+    if cfg is not None and (cfg.get("model") or {}).get("to_static"):
+        os.environ.setdefault("FLAGS_use_mkldnn", "1")
 
 
 def load_runner(backend):
@@ -76,7 +82,7 @@ def main(argv=None):
                 raise UserError(f"--{flag}: file not found: {path}")
         check_data_paths(cfg, args.config_file, phases=("test",) if args.evaluate_only else ("train", "test"))
         backend = args.backend or cfg.get("backend") or "paddle"
-        set_thread_env()
+        set_thread_env(cfg)
         run = load_runner(backend)
         return run(cfg, args)
     except UserError as e:

@@ -27,6 +27,7 @@ class BaseModel:
         self.nets = OrderedDict()
         self.optimizers = OrderedDict()
         self.optimizer_nets = OrderedDict()
+        self.optimizer_blocks = OrderedDict()
         self.losses = OrderedDict()
         self.visual_items = OrderedDict()
         self.lr_scheduler = None
@@ -59,6 +60,7 @@ class BaseModel:
             params = [p for n in net_names for p in self.nets[n].parameters()]
             self.optimizers[opt_name] = build_optimizer(block, params, lr, where=where)
             self.optimizer_nets[opt_name] = list(net_names)
+            self.optimizer_blocks[opt_name] = dict(block)
         return self.optimizers
 
     def optimizer_for(self, net_name):
