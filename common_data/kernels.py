@@ -58,7 +58,8 @@ def bivariate_plateau(kernel_size, sig_x, sig_y=None, theta=0.0, beta=1.0, isotr
 
 
 def circular_lowpass_kernel(cutoff, kernel_size, pad_to=0):
-    """Circular 2-D sinc ``cutoff J1(cutoff r) / (2 pi r)`` (cutoff in radians, pi = Nyquist), zero-padded to ``pad_to``."""
+    """Circular 2-D sinc ``cutoff J1(cutoff r) / (2 pi r)``, cutoff in radians (pi = Nyquist), normalised to sum 1
+    and zero-padded to ``pad_to``."""
     if kernel_size % 2 != 1:
         raise ValueError(f"sinc kernel size must be odd, got {kernel_size}")
     xx, yy = mesh_grid(kernel_size)
@@ -141,7 +142,8 @@ def random_blur_kernel(kernel_list, kernel_prob, blur_sigma, betag_range, betap_
     """Real-ESRGAN's per-stage kernel: a random odd size, a sinc with ``sinc_prob`` (cutoff pi/3..pi below size 13,
     pi/5..pi from 13) or else a mixed kernel, zero-padded to ``blur_kernel_size``.
 
-    Real-ESRGAN hard-codes 21 for the largest size and the padding; here both follow ``blur_kernel_size`` (21 by default).
+    Real-ESRGAN hard-codes 21 for the largest size and the padding; here both follow ``blur_kernel_size``
+    (21 by default).
     """
     size = int(rng.choice(kernel_sizes(blur_kernel_size)))
     if rng.uniform() < sinc_prob:
@@ -155,7 +157,8 @@ def random_blur_kernel(kernel_list, kernel_prob, blur_sigma, betag_range, betap_
 
 
 def random_final_sinc_kernel(final_sinc_prob, rng, pad_to=21):
-    """Real-ESRGAN's last-stage sinc (cutoff pi/3..pi, size 7..21) with ``final_sinc_prob``, else ``None`` (identity)."""
+    """Real-ESRGAN's last-stage sinc (cutoff pi/3..pi, size 7..21) with ``final_sinc_prob``, else ``None``
+    (the identity)."""
     if rng.uniform() >= final_sinc_prob:
         return None
     size = int(rng.choice(kernel_sizes(pad_to)))
