@@ -1,0 +1,285 @@
+#!/usr/bin/env python
+"""Convert ESRGAN-family weights between PaddlePaddle and PyTorch, or import Real-ESRGAN's ncnn models.
+
+    python tools/convert_weights.py --to paddle IN.pth OUT.pdparams
+    python tools/convert_weights.py --to torch IN.pdparams OUT.pth
+    python tools/convert_weights.py --from ncnn MODEL.param MODEL.bin OUT.pth
+    python tools/convert_weights.py --from ncnn anime6b OUT.pdparams --verify
+
+Reads RRDBNet in BasicSR, PaddleGAN/ESRGAN-2019 and ESRGAN-2018 naming, VGGDiscriminator128,
+UNetDiscriminatorSN and torchvision VGG; hyper-parameters come from the shapes (common_data/weights.py).
+Writes PaddleGAN's layout ({'generator': ...}) for .pdparams and BasicSR's ({'params_ema': ...}) for .pth.
+This module also holds the framework adapters (read, build, run) that tools/export_onnx.py and tools/infer.py use.
+"""
+import argparse
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+from common_data import ncnn  # noqa: E402
+from common_data import weights as W  # noqa: E402
+from common_data.checkpoints import atomic_write  # noqa: E402
+from common_data.errors import UserError  # noqa: E402
+
+EXTENSIONS = {"paddle": (".pdparams",), "torch": (".pth", ".pt", ".ckpt")}
+FRAMEWORK_NAMES = {"paddle": "Paddle", "torch": "PyTorch"}
+
+
+class VerifyError(UserError):
+    """Two implementations disagree beyond the tolerance (exit status 1)."""
+
+
+def run_cli(main):
+    """Run ``main()``; a UserError becomes one ``error: ...`` line and exit status 2 (1 for a failed check)."""
+    try:
+        sys.exit(main())
+    except VerifyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+# --------------------------------------------------------------------------------------------------- reading
+def framework_of(path):
+    """'paddle' / 'torch' from a file extension, else None."""
+    low = str(path).lower()
+    return next((fw for fw, exts in EXTENSIONS.items() if low.endswith(exts)), None)
+
+
+def _import(framework):
+    try:
+        if framework == "paddle":
+            import paddle
+            return paddle
+        import torch
+        return torch
+    except ImportError:
+        pkg = "paddlepaddle" if framework == "paddle" else "torch"
+        raise UserError(f"this needs {FRAMEWORK_NAMES[framework]}: pip install {pkg}") from None
+
+
+def _to_numpy(obj):
+    """Nested dicts/lists of framework tensors -> the same with numpy arrays."""
+    if isinstance(obj, dict):
+        return {k: _to_numpy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_numpy(v) for v in obj)
+    if hasattr(obj, "detach"):  # torch.Tensor
+        t = obj.detach().cpu()
+        if str(t.dtype) == "torch.bfloat16":
+            t = t.float()
+        return t.numpy()
+    if hasattr(obj, "numpy") and not isinstance(obj, np.ndarray):  # paddle.Tensor
+        return obj.numpy()
+    return obj
+
+
+def _read_with(framework, path):
+    lib = _import(framework)
+    if framework == "paddle":
+        return lib.load(path, return_numpy=True)
+    return lib.load(path, map_location="cpu", weights_only=True)
+
+
+def read_checkpoint(path):
+    """Read a .pth or .pdparams -> (nested dict of numpy arrays, framework)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise UserError(f"weights file not found: {path}")
+    framework = framework_of(path)
+    if framework is None:
+        raise UserError(f"{path}: unknown weights extension; use .pth/.pt (PyTorch) or .pdparams (Paddle)")
+    try:
+        return _to_numpy(_read_with(framework, path)), framework
+    except UserError:
+        raise
+    except Exception as first:  # noqa: BLE001 - any framework failure becomes one line below
+        other = "torch" if framework == "paddle" else "paddle"
+        try:
+            _read_with(other, path)
+        except Exception:  # noqa: BLE001
+            reason = str(first).strip().splitlines()[0][:160] if str(first).strip() else type(first).__name__
+            if "weights only load failed" in reason.lower():
+                reason = ("it holds Python objects besides tensors, which are not loaded for safety; if you trust "
+                          "it, re-save just its state dict with torch.save")
+            raise UserError(f"cannot read {path} as a {FRAMEWORK_NAMES[framework]} file: {reason}") from None
+        raise UserError(f"{path} holds {FRAMEWORK_NAMES[other]} weights but is named like a "
+                        f"{FRAMEWORK_NAMES[framework]} file; rename it to {EXTENSIONS[other][0]}") from None
+
+
+def is_ncnn_source(path_or_name):
+    p = str(path_or_name)
+    return p.lower().endswith(".param") or (not os.path.exists(p) and ncnn.resolve_pretrained(p) is not None)
+
+
+def load_ncnn(param_or_name, bin_path=None):
+    """An ncnn RRDBNet (files or pretrained name) -> Canonical."""
+    found = ncnn.resolve_pretrained(param_or_name) if not str(param_or_name).lower().endswith(".param") else None
+    if found:
+        param, binary = found
+    else:
+        param = os.fspath(param_or_name)
+        binary = bin_path or os.path.splitext(param)[0] + ".bin"
+        if not param.lower().endswith(".param"):
+            raise UserError(f"{param}: not an ncnn .param file nor a known pretrained name "
+                            f"({', '.join(ncnn.pretrained_names())})")
+    canon = W.canonicalize(ncnn.rrdbnet_state(param, binary), "torch", param)
+    canon.naming = "ncnn"
+    return canon
+
+
+def load_canonical(path, key=None):
+    """Any supported weights (.pth, .pdparams, ncnn .param or pretrained name) -> Canonical."""
+    if is_ncnn_source(path):
+        return load_ncnn(path)
+    obj, framework = read_checkpoint(path)
+    state, _ = W.unwrap_state_dict(obj, key, source=os.fspath(path))
+    return W.canonicalize(W.float_state(state), framework, source=os.fspath(path))
+
+
+# --------------------------------------------------------------------------------------------------- writing
+def save_weights(canonical, framework, path, layout=None, naming=None):
+    """Write ``canonical`` for ``framework``; ``layout`` = top-level key, 'flat', or None for the default."""
+    state = W.to_framework(canonical, framework, naming)
+    wrapper = W.default_wrapper(canonical.arch, framework) if layout is None else (None if layout == "flat"
+                                                                                 else layout)
+    lib = _import(framework)
+    if framework == "paddle":
+        tensors = {k: lib.to_tensor(np.ascontiguousarray(v)) for k, v in state.items()}
+    else:
+        tensors = {k: lib.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
+    obj = {wrapper: tensors} if wrapper else tensors
+    atomic_write(path, lambda tmp: lib.save(obj, tmp))
+    return wrapper
+
+
+# ---------------------------------------------------------------------------------------------- models and runs
+def build_model(canonical, framework):
+    """Our arch for ``canonical`` in ``framework``, weights loaded, in eval mode."""
+    cfg = W.arch_config(canonical)
+    if cfg is None:
+        raise UserError(f"{canonical.arch} weights have no model to build here (they feed the perceptual loss)")
+    _import(framework)
+    if framework == "paddle":
+        from paddle_impl.archs import build_arch
+    else:
+        from torch_impl.archs import build_arch
+    model = build_arch(cfg, where=canonical.describe())
+    state = W.to_framework(canonical, framework)
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    problem = W.key_mismatch(own, {k: np.shape(v) for k, v in state.items()})
+    if problem:
+        raise UserError(f"weights do not fit {framework} {cfg['name']}: {problem}")
+    if framework == "paddle":
+        import paddle
+        model.set_state_dict({k: paddle.to_tensor(np.ascontiguousarray(v)) for k, v in state.items()})
+    else:
+        import torch
+        model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()})
+    model.eval()
+    return model
+
+
+def forward_fn(model, framework):
+    """np NCHW float32 -> np, no gradients."""
+    if framework == "paddle":
+        import paddle
+
+        def run(x):
+            with paddle.no_grad():
+                return model(paddle.to_tensor(np.ascontiguousarray(x, np.float32))).numpy()
+    else:
+        import torch
+
+        def run(x):
+            with torch.no_grad():
+                return model(torch.from_numpy(np.ascontiguousarray(x, np.float32))).numpy()
+    return run
+
+
+def sample_input(canonical, size=32, seed=0):
+    """A random input the arch accepts: NCHW float32 in [0, 1]."""
+    hp = canonical.hparams
+    if canonical.arch == W.VGG_DISCRIMINATOR:
+        shape = (1, hp["in_channels"], hp["input_size"], hp["input_size"])
+    elif canonical.arch == W.UNET_DISCRIMINATOR:
+        shape = (1, hp["num_in_ch"], size, size)
+    else:
+        shape = (1, hp["in_nc"], size, size)
+    return np.random.default_rng(seed).random(shape, dtype=np.float32)
+
+
+def max_abs_diff(a, b):
+    if a.shape != b.shape:
+        raise VerifyError(f"outputs differ in shape: {a.shape} vs {b.shape}")
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+
+
+def verify_frameworks(canonical, tol, size=32):
+    """Run the Paddle and PyTorch models on one random input; -> max |diff| (VerifyError past ``tol``)."""
+    x = sample_input(canonical, size)
+    out = {fw: forward_fn(build_model(canonical, fw), fw)(x) for fw in ("paddle", "torch")}
+    diff = max_abs_diff(out["paddle"], out["torch"])
+    print(f"verify: max |paddle - torch| = {diff:.3g} on a {'x'.join(map(str, x.shape))} random input")
+    if not diff <= tol:
+        raise VerifyError(f"paddle and torch outputs differ by {diff:.3g} > --tol {tol:g}")
+    return diff
+
+
+# ---------------------------------------------------------------------------------------------------------- CLI
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="IN OUT; with --from ncnn: MODEL.param [MODEL.bin] OUT, or NAME OUT "
+                        f"(NAME one of {', '.join(ncnn.pretrained_names())})")
+    p.add_argument("--to", choices=W.FRAMEWORKS, help="target framework (default: from OUT's extension)")
+    p.add_argument("--from", dest="source", choices=("auto", "ncnn"), default="auto",
+                   help="input kind (default: from IN's extension)")
+    p.add_argument("--key", help="top-level key holding the weights (default: params_ema, params, generator, ...)")
+    p.add_argument("--layout", help="top-level key to save under, or 'flat' (default: generator/discriminator for "
+                                    ".pdparams, params_ema/params for .pth)")
+    p.add_argument("--naming", choices=W.GENERATOR_NAMINGS,
+                   help="RRDBNet key names to write (default: ppgan for paddle, basicsr for torch)")
+    p.add_argument("--verify", action="store_true", help="run both frameworks on one random input, print max |diff|")
+    p.add_argument("--tol", type=float, default=1e-4, help="--verify tolerance (default 1e-4)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if len(args.paths) < 2:
+        raise UserError("give an input and an output: convert_weights.py --to paddle IN.pth OUT.pdparams")
+    *inputs, out = args.paths
+    target = args.to or framework_of(out)
+    if target is None:
+        raise UserError(f"{out}: cannot tell the target framework; end it in .pdparams or .pth, or pass --to")
+    if framework_of(out) != target:
+        raise UserError(f"{out}: a {FRAMEWORK_NAMES[target]} file must end in {EXTENSIONS[target][0]}")
+    if args.source == "ncnn" or is_ncnn_source(inputs[0]):
+        if len(inputs) > 2:
+            raise UserError("--from ncnn takes MODEL.param [MODEL.bin] OUT")
+        canonical = load_ncnn(inputs[0], inputs[1] if len(inputs) == 2 else None)
+    else:
+        if len(inputs) != 1:
+            raise UserError(f"expected one input and one output, got {len(args.paths)} paths")
+        canonical = load_canonical(inputs[0], args.key)
+    if os.path.abspath(inputs[0]) == os.path.abspath(out):
+        raise UserError(f"{out}: the output would overwrite the input; choose another name")
+    wrapper = save_weights(canonical, target, out, args.layout, args.naming)
+    where = f"under {wrapper!r}" if wrapper else "flat"
+    print(f"{inputs[0]}: {canonical.describe()} -> {out} ({FRAMEWORK_NAMES[target]}, {where})")
+    if args.verify:
+        verify_frameworks(canonical, args.tol)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

