@@ -1,0 +1,1 @@
+"""Training engine for the PyTorch backend: schedulers, optimizers, data loading, checkpoints, the trainer."""

@@ -1,0 +1,130 @@
+"""Wrap the framework-free common_data datasets in torch.utils.data.DataLoader, plus an endless iterator.
+
+Training order and augmentation are a pure function of (seed, epoch, rank, position in the epoch): the sampler
+(torch's DistributedSampler, also with one process) shuffles with ``seed + epoch``, and every item seeds python
+``random`` and numpy from its own seed before the dataset draws its crops / flips / degradations. So a resumed
+run sees exactly the batches an uninterrupted run would, whatever the number of workers.
+"""
+import random
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from common_data.datasets import build_dataset, collate, loader_options
+from common_data.errors import DataError
+
+
+def item_seed(seed, epoch, rank, position):
+    """A 32-bit seed for one item of one epoch on one rank."""
+    return int(np.random.SeedSequence([int(seed), int(epoch), int(rank), int(position)]).generate_state(1)[0])
+
+
+class ItemSeededDataset(Dataset):
+    """``dataset[(index, seed)]``: seed python ``random`` and numpy with ``seed``, then return ``dataset[index]``.
+
+    A dataset with its own ``rng_for(index)`` Generator factory and no ``seed`` of its own (RealESRGANDataset)
+    gets a Generator seeded with the item seed instead.
+    """
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        index, seed = key
+        random.seed(seed)
+        np.random.seed(seed)
+        if hasattr(self.dataset, 'rng_for') and getattr(self.dataset, 'seed', None) is None:
+            # datasets drawing from their own Generator (RealESRGANDataset) get one seeded for this item
+            self.dataset.rng_for = lambda _index, _seed=seed: np.random.default_rng(_seed)
+        return self.dataset[index]
+
+
+class SeededSampler(Sampler):
+    """Yields ``(index, item_seed)`` in the order of a DistributedSampler; ``skip`` drops the first items."""
+
+    def __init__(self, base, seed, rank):
+        self.base, self.seed, self.rank = base, int(seed), int(rank)
+        self.epoch, self.skip = 1, 0
+
+    def set_epoch(self, epoch, skip=0):
+        self.epoch, self.skip = int(epoch), int(skip)
+        self.base.set_epoch(self.epoch)
+
+    def __iter__(self):
+        for pos, index in enumerate(self.base):
+            if pos >= self.skip:
+                yield index, item_seed(self.seed, self.epoch, self.rank, pos)
+
+    def __len__(self):
+        return max(0, len(self.base) - self.skip)
+
+
+def dist_info(distributed):
+    if distributed and torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def build_dataloader(cfg_block, is_train=True, distributed=False, seed=0, where=None):
+    """``dataset.train`` / ``dataset.test`` block -> DataLoader yielding collated dict batches of numpy arrays.
+
+    Training loaders get ``batches_per_epoch`` and a resumable ``SeededSampler`` (see the module docstring); with
+    ``distributed`` each rank reads its own shard. Test loaders read in order, unseeded.
+    """
+    where = where or f"dataset.{'train' if is_train else 'test'}"
+    dataset = build_dataset(cfg_block, where=where)
+    opts = loader_options(cfg_block, is_train)
+    common = dict(collate_fn=collate, num_workers=opts["num_workers"], batch_size=opts["batch_size"],
+                  drop_last=opts["drop_last"], pin_memory=torch.cuda.is_available())
+    if not is_train:
+        loader = DataLoader(dataset, shuffle=False, **common)
+        loader.batches_per_epoch = len(loader)
+        return loader
+    rank, world = dist_info(distributed)
+    base = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=opts["shuffle"], seed=int(seed or 0))
+    per_rank = len(base)
+    batches = per_rank // opts["batch_size"] if opts["drop_last"] else -(-per_rank // opts["batch_size"])
+    if batches == 0:
+        raise DataError(f"{where}: {len(dataset)} item(s) ({per_rank} per process) is less than batch_size "
+                        f"{opts['batch_size']} with drop_last; lower {where}.batch_size or add data")
+    loader = DataLoader(ItemSeededDataset(dataset), sampler=SeededSampler(base, seed or 0, rank), **common)
+    loader.batches_per_epoch = batches
+    return loader
+
+
+class IterLoader:
+    """Endless iterator over a training DataLoader; ``epoch`` counts passes (starting at 1).
+
+    ``start_batch`` (batches already consumed, e.g. iterations x accumulate_steps when resuming) positions it
+    mid-epoch without reading the skipped items.
+    """
+
+    def __init__(self, loader, start_batch=0):
+        self.loader = loader
+        per_epoch = loader.batches_per_epoch
+        self.epoch = 1 + start_batch // per_epoch
+        self._iter = self._new_iter(skip_batches=start_batch % per_epoch)
+
+    def _new_iter(self, skip_batches=0):
+        sampler = self.loader.sampler
+        if isinstance(sampler, SeededSampler):
+            sampler.set_epoch(self.epoch, skip_batches * self.loader.batch_size)
+        return iter(self.loader)
+
+    def __next__(self):
+        try:
+            return next(self._iter)
+        except StopIteration:
+            self.epoch += 1
+            self._iter = self._new_iter()
+            return next(self._iter)
+
+    def __iter__(self):
+        return self
+
+    def __len__(self):
+        return self.loader.batches_per_epoch

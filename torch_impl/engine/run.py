@@ -1,0 +1,35 @@
+"""``run(cfg, args) -> exit code``: train, resume, or evaluate once (tools/main.py --backend torch calls it)."""
+import torch.distributed as dist
+
+from common_data.errors import UserError
+
+from .trainer import Options, Trainer
+
+EXIT_INTERRUPTED = 130
+
+
+def run(cfg, args=None):
+    """``args`` has resume, load, evaluate_only, seed, amp, debug, auto_resume (missing ones take defaults).
+
+    Returns 0 on success and 130 after Ctrl-C (the last finished iteration is saved). UserErrors propagate to
+    the caller, which prints them as one line.
+    """
+    opts = Options(args)
+    if opts.evaluate_only and not opts.load:
+        raise UserError("--evaluate-only needs the weights to evaluate: add --load PATH (an iter_N_weight file)")
+    trainer = None
+    try:
+        trainer = Trainer(cfg, opts)
+        if opts.evaluate_only:
+            it = getattr(trainer, 'loaded_iter', None) or trainer.start_iter - 1
+            trainer.validate(it)  # logs the metrics line
+            return 0
+        trainer.train()
+        return 0
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    finally:
+        if trainer is not None:
+            trainer.close()
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
