@@ -1,0 +1,103 @@
+"""Run every speed measure of the project in one go and write the results into README.md.
+
+    python tools/benchmark.py            # all benchmarks, README table updated
+    python tools/benchmark.py --quick    # fewer repeats and smaller nets, for a smoke run
+    python tools/benchmark.py --no-write # print only
+
+Each measure is a script in benchmarks/ run as a child process (Paddle's threading and oneDNN flags must be set
+before paddle is imported, so engines cannot share a process). Results are quoted as ratios measured side by side
+in the same run; absolute times come with the machine they were taken on.
+"""
+import argparse
+import datetime
+import os
+import platform
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+
+FULL = [
+    ("Degradation throughput (Real-ESRGAN defaults, GT 256)", ["benchmarks/degradation_speed.py", "--items", "200"]),
+    ("Training step, Paddle vs PyTorch", ["benchmarks/train_step.py", "--nb", "6", "23", "--steps", "4",
+                                          "--rounds", "2"]),
+    ("Trainer overhead over a bare step (PyTorch)", ["benchmarks/trainer_overhead.py", "--nb", "6", "--iters", "6",
+                                                     "--rounds", "2"]),
+    ("Inference engines", ["benchmarks/inference.py"]),
+]
+QUICK = [
+    ("Degradation throughput (Real-ESRGAN defaults, GT 256)", ["benchmarks/degradation_speed.py", "--items", "30"]),
+    ("Training step, Paddle vs PyTorch", ["benchmarks/train_step.py", "--nb", "2", "--steps", "2", "--rounds", "1"]),
+    ("Trainer overhead over a bare step (PyTorch)", ["benchmarks/trainer_overhead.py", "--nb", "2", "--iters", "3",
+                                                     "--rounds", "1"]),
+    ("Inference engines", ["benchmarks/inference.py", "--quick"]),
+]
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}"
+
+
+def run(title, cmd):
+    script = os.path.join(ROOT, cmd[0])
+    if not os.path.exists(script):
+        return f"_{cmd[0]} not found_"
+    proc = subprocess.run([sys.executable, script, *cmd[1:]], cwd=ROOT, capture_output=True, text=True)
+    keep = [ln for ln in proc.stdout.splitlines() if ln.startswith("|") or (ln and not ln[0].isspace()
+                                                                            and ln[0].isupper())]
+    if proc.returncode:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        keep.append(f"_failed (exit {proc.returncode}): {tail}_")
+    return "\n".join(keep)
+
+
+def render(sections):
+    stamp = datetime.date.today().isoformat()
+    out = [START, f"Measured {stamp} on {machine()} with `python tools/benchmark.py`.", ""]
+    for title, body in sections:
+        out += [f"#### {title}", "", body, ""]
+    out.append(END)
+    return "\n".join(out)
+
+
+def write_readme(block):
+    path = os.path.join(ROOT, "README.md")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if START in text and END in text:
+        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n## Benchmarks\n\n" + block + "\n"
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smaller nets and fewer repeats")
+    ap.add_argument("--no-write", action="store_true", help="print the table, leave README.md alone")
+    args = ap.parse_args(argv)
+    sections = []
+    for title, cmd in (QUICK if args.quick else FULL):
+        print(f"running {' '.join(cmd)} ...", file=sys.stderr, flush=True)
+        sections.append((title, run(title, cmd)))
+    block = render(sections)
+    print(block)
+    if not args.no_write:
+        write_readme(block)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
