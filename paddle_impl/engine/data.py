@@ -21,7 +21,11 @@ def item_seed(seed, epoch, rank, position):
 
 
 class ItemSeededDataset(paddle.io.Dataset):
-    """``dataset[(index, seed)]``: seed python ``random`` and numpy with ``seed``, then return ``dataset[index]``."""
+    """``dataset[(index, seed)]``: seed python ``random`` and numpy with ``seed``, then return ``dataset[index]``.
+
+    A dataset with its own ``rng_for(index)`` Generator factory and no ``seed`` of its own (RealESRGANDataset)
+    gets a Generator seeded with the item seed instead.
+    """
 
     def __init__(self, dataset):
         super().__init__()
@@ -34,6 +38,9 @@ class ItemSeededDataset(paddle.io.Dataset):
         index, seed = key
         random.seed(seed)
         np.random.seed(seed)
+        if hasattr(self.dataset, "rng_for") and getattr(self.dataset, "seed", None) is None:
+            # datasets drawing from their own Generator (RealESRGANDataset) get one seeded for this item
+            self.dataset.rng_for = lambda _index, _seed=seed: np.random.default_rng(_seed)
         return self.dataset[index]
 
 

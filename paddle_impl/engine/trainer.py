@@ -7,6 +7,11 @@ validation (every ``validate.interval`` and at the last iteration), ``iter_N_wei
 
 Data order and augmentation are a function of (seed, epoch, rank, position) (engine/data.py), and the seed is
 stored in the checkpoint, so a resumed run sees exactly the batches of an uninterrupted one.
+
+Multi-process: ``python -m paddle.distributed.launch --nproc_per_node 2 tools/main.py -c CFG`` wraps the nets in
+paddle.DataParallel (gloo on the CPU build of paddle, NCCL on GPUs); each rank reads its shard of the data; rank 0
+alone logs, validates and saves. Logged losses are averaged over the ranks. Test hook: with the environment
+variable ``ESRGAN_TWIN_SAVE_RANK_WEIGHTS=1`` every rank writes its final nets to ``run_dir/rank{r}_final.pdparams``.
 """
 import datetime
 import glob
@@ -19,6 +24,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import numpy as np
 import paddle
@@ -37,7 +43,46 @@ from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .data import IterLoader, build_dataloader
 
 BACKEND = "paddle"
+RANK_WEIGHTS_ENV = "ESRGAN_TWIN_SAVE_RANK_WEIGHTS"
 DEBUG_SETTINGS = dict(total_iters=8, log_interval=1, validate_interval=4, snapshot_interval=8)
+
+
+def init_distributed():
+    """(rank, world_size) from paddle.distributed.launch's environment; initialises the parallel env once.
+
+    paddle picks the communication backend itself: gloo on the CPU build, NCCL on GPUs.
+    """
+    env = paddle.distributed.ParallelEnv()
+    if env.world_size <= 1:
+        return 0, 1
+    if not paddle.distributed.is_initialized():
+        try:
+            paddle.distributed.init_parallel_env()
+        except Exception as e:  # noqa: BLE001 - any failure here means the processes cannot talk
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise UserError(f"multi-process training: paddle.distributed.init_parallel_env failed "
+                            f"({type(e).__name__}: {first}); run one process with python tools/main.py") from None
+    return paddle.distributed.get_rank(), paddle.distributed.get_world_size()
+
+
+def broadcast(value, world):
+    """``value`` of rank 0 on every rank (any picklable object)."""
+    if world <= 1:
+        return value
+    box = [value]
+    paddle.distributed.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+@contextmanager
+def plain_nets(model):
+    """Temporarily the nets without their DataParallel wrappers (stable state-dict and optimizer-key names)."""
+    wrapped = model.nets
+    model.nets = OrderedDict((name, getattr(net, "_layers", net)) for name, net in wrapped.items())
+    try:
+        yield model
+    finally:
+        model.nets = wrapped
 
 
 def seed_everything(seed):
@@ -101,8 +146,7 @@ class Trainer:
         if self.accumulate_steps < 1:
             raise ConfigError(f"accumulate_steps must be >= 1, got {self.accumulate_steps}")
         self.min_max = parse_min_max(cfg.get("min_max") or (0.0, 1.0))
-        self.nranks = paddle.distributed.ParallelEnv().nranks
-        self.rank = paddle.distributed.ParallelEnv().local_rank
+        self.rank, self.nranks = init_distributed()
         if _arg(args, "amp", False) or cfg.get("amp", False):
             self.amp_note = "amp requested: the paddle backend trains in float32 (eager autocast is a no-op on CPU)"
         else:
@@ -111,21 +155,17 @@ class Trainer:
         resume = _arg(args, "resume")
         self.run_dir = None
         if _arg(args, "auto_resume", False) and not resume and not self.evaluate_only:
-            resume, self.run_dir = self.find_auto_resume()
+            resume, self.run_dir = broadcast(self.find_auto_resume() if self.rank == 0 else None, self.nranks)
         resume_state = self.read_resume_state(resume) if resume else None
         seed = _arg(args, "seed", cfg.get("seed"))
         if seed is None and resume_state is not None:
             seed = resume_state.get("seed")
-        self.seed = int(seed) if seed is not None else int.from_bytes(os.urandom(4), "little") >> 1
+        self.seed = int(broadcast(int(seed) if seed is not None else int.from_bytes(os.urandom(4), "little") >> 1,
+                                  self.nranks))
 
         seed_everything(self.seed)
         self.model = build_model(cfg.model)
         self.model.min_max = self.min_max
-        if self.nranks > 1:
-            paddle.distributed.init_parallel_env()
-            for name, net in self.model.nets.items():
-                self.model.nets[name] = paddle.DataParallel(net, find_unused_parameters=bool(
-                    cfg.get("find_unused_parameters", False)))
         if not self.evaluate_only:
             self.model.setup_lr_schedulers(cfg.get("lr_scheduler"))
             self.model.setup_optimizers(self.model.lr_scheduler, cfg.get("optimizer"))
@@ -139,16 +179,36 @@ class Trainer:
             notes.append(self.apply_resume_state(resume_state, resume))
         elif _arg(args, "load"):
             notes.append(self.load(args.load))
+        if self.nranks > 1:
+            self.wrap_data_parallel()
 
         # the run folder is made only once the config, the model and the weights are known to be good
-        self.run_dir = self.run_dir or self.make_run_dir()
+        self.run_dir = self.run_dir or broadcast(self.make_run_dir() if self.rank == 0 else None, self.nranks)
         self.logger = self.make_logger()
-        self.logger.info(f"run folder: {self.run_dir} (backend {BACKEND}, seed {self.seed})")
+        self.logger.info(f"run folder: {self.run_dir} (backend {BACKEND}, {self.nranks} process(es), "
+                         f"seed {self.seed})")
         for note in notes:
             self.logger.info(note)
         self.vdl = self.make_visualdl() if cfg.get("enable_visualdl", False) and self.rank == 0 else None
 
     # ---- setup helpers -----------------------------------------------------------------------------------------
+    def wrap_data_parallel(self):
+        """Wrap every net in paddle.DataParallel (rank 0's weights are broadcast; gradients all-reduced).
+
+        ``find_unused_parameters`` defaults to true for models with a discriminator: it runs twice (real and
+        fake) before one backward and is frozen during the generator's step, which paddle's reducer only
+        accepts in that mode (the gradients then equal an explicit all-reduce mean of the ranks' gradients).
+        """
+        if getattr(self.model, "to_static", False):
+            raise ConfigError("model.to_static trains one process only; set -o model.to_static=false for "
+                              "multi-process training")
+        find_unused = self.cfg.get("find_unused_parameters")
+        find_unused = len(self.model.nets) > 1 if find_unused is None else bool(find_unused)
+        for name, net in self.model.nets.items():
+            self.model.nets[name] = paddle.DataParallel(net, find_unused_parameters=find_unused)
+        if self.model.ema is not None:
+            self.model.ema.copy_from_net()
+
     def config_name(self):
         name = self.cfg.get("config_name", "run")
         return f"debug_{name}" if self.debug else name
@@ -175,9 +235,13 @@ class Trainer:
         return None, None
 
     def make_logger(self):
+        """Rank 0: stdout and run_dir/log.txt; other ranks log nothing."""
         logger = logging.getLogger(f"esrgan_twin.{BACKEND}.{id(self)}")
         logger.setLevel(logging.INFO)
         logger.propagate = False
+        if self.rank != 0:
+            logger.addHandler(logging.NullHandler())
+            return logger
         fmt = logging.Formatter("[%(asctime)s] %(message)s", "%Y-%m-%d %H:%M:%S")
         for handler in (logging.StreamHandler(sys.stdout),
                         logging.FileHandler(os.path.join(self.run_dir, "log.txt"), encoding="utf-8")):
@@ -231,9 +295,9 @@ class Trainer:
     def save(self, iteration):
         if self.rank != 0:
             return
-        save_weights(os.path.join(self.run_dir, checkpoint_name(iteration, "weight", BACKEND)),
-                     self.model.weights_state())
-        state = self.model.checkpoint_state()
+        with plain_nets(self.model):
+            weights, state = self.model.weights_state(), self.model.checkpoint_state()
+        save_weights(os.path.join(self.run_dir, checkpoint_name(iteration, "weight", BACKEND)), weights)
         state.update(epoch=iteration, seed=self.seed, rng=rng_state())
         save_checkpoint(os.path.join(self.run_dir, checkpoint_name(iteration, "checkpoint", BACKEND)), state)
         self.logger.info(f"saved {checkpoint_name(iteration, 'checkpoint', BACKEND)} in {self.run_dir}")
@@ -264,6 +328,7 @@ class Trainer:
             for it in range(self.start_iter, self.total_iters + 1):
                 self.current_iter = self.model.current_iter = it
                 losses, reader = self.train_step(loader)
+                losses = self.reduce_losses(losses)
                 self.check_finite(it, losses)
                 batch_cost.record(time.time() - self._step_start, batch_size)
                 reader_cost.record(reader)
@@ -292,7 +357,21 @@ class Trainer:
             raise
         finally:
             self.restore_sigint(previous_handler)
+        if self.nranks > 1:
+            paddle.distributed.barrier()  # the others wait while rank 0 validates and saves the last iteration
+        if os.environ.get(RANK_WEIGHTS_ENV) == "1":
+            with plain_nets(self.model):
+                nets = OrderedDict((name, net.state_dict()) for name, net in self.model.nets.items())
+            paddle.save(nets, os.path.join(self.run_dir, f"rank{self.rank}_final.pdparams"))
         return history
+
+    def reduce_losses(self, losses):
+        """The mean of each loss over the ranks (the same on every rank, so all stop together on a NaN)."""
+        if self.nranks <= 1 or not losses:
+            return losses
+        values = paddle.to_tensor(list(losses.values()), dtype="float32")
+        paddle.distributed.all_reduce(values)
+        return OrderedDict(zip(losses, (values / self.nranks).numpy().tolist()))
 
     def train_step(self, loader):
         """One optimizer step over accumulate_steps micro-batches -> (mean losses, seconds spent reading)."""
@@ -363,7 +442,10 @@ class Trainer:
 
     # ---- validation --------------------------------------------------------------------------------------------
     def test(self):
-        """Validate on dataset.test; logs ``Iter: N Metric psnr: ...`` and returns {metric: value}."""
+        """Validate on dataset.test (rank 0 only; other ranks get {}); logs ``Iter: N Metric psnr: ...`` and
+        returns {metric: value}."""
+        if self.rank != 0:
+            return OrderedDict()
         if "test" not in (self.cfg.get("dataset") or {}):
             raise ConfigError("dataset.test is missing: validation needs a test set (or remove validate:)")
         if self.test_loader is None:
