@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import random
+import re
 import signal
 import sys
 import threading
@@ -38,12 +39,14 @@ from common_data.logfmt import TimeAverager, log_line, metrics_line
 from common_data.metrics import build_metrics
 from common_data.visual import chw_to_uint8, make_strip
 
+from .. import metrics as backend_metrics  # noqa: F401  (registers LPIPSMetric in common_data's METRICS)
 from ..models import build_model
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .data import IterLoader, build_dataloader
 
 BACKEND = "paddle"
 RANK_WEIGHTS_ENV = "ESRGAN_TWIN_SAVE_RANK_WEIGHTS"
+RUN_STAMP = r"\d{4}-\d{2}-\d{2}-\d{2}-\d{2}"  # make_run_dir's %Y-%m-%d-%H-%M
 DEBUG_SETTINGS = dict(total_iters=8, log_interval=1, validate_interval=4, snapshot_interval=8)
 
 
@@ -228,7 +231,10 @@ class Trainer:
     def find_auto_resume(self):
         """(newest iter_N_checkpoint, its run folder) among this config's run folders, or (None, None)."""
         pattern = os.path.join(self.cfg.get("output_dir") or "output_dir", f"{self.config_name()}-*")
-        for folder in sorted(glob.glob(pattern), key=os.path.getmtime, reverse=True):
+        # only <config_name>-<stamp>[-n]: config "foo" must not continue the runs of a config named "foo-v2"
+        own = re.compile(rf"{re.escape(self.config_name())}-{RUN_STAMP}(-\d+)?")
+        folders = [f for f in glob.glob(pattern) if own.fullmatch(os.path.basename(f))]
+        for folder in sorted(folders, key=os.path.getmtime, reverse=True):
             ckpt = newest_checkpoint(folder, BACKEND)
             if ckpt:
                 return ckpt, folder

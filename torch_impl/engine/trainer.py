@@ -39,6 +39,7 @@ from common_data.imageio import write_image
 from common_data.logfmt import TimeAverager, log_line, metrics_line
 from common_data.visual import chw_to_uint8, make_strip
 
+from .. import metrics as backend_metrics  # noqa: F401  (registers LPIPSMetric in common_data's METRICS)
 from ..models import build_model
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .data import IterLoader, build_dataloader
