@@ -1,0 +1,385 @@
+"""Faults during training, on both backends: SIGKILL mid-run, a full disk or no permission while saving, a NaN loss.
+
+SIGKILL: a real ``python tools/main.py`` run (RRDBNet nb 1, nf 8, gc 4; demo data; seed fixed; a snapshot every
+2 of 12 iterations; a log line every iteration) is killed at an iteration drawn from a seeded RNG (``FAULTS_SEED``
+changes the draw), 0-20 ms after that iteration's log line, i.e. sometimes inside the save that follows it.
+The truths: every ``iter_N_*`` file left behind loads and says iteration N; the newest complete checkpoint is the
+last snapshot the run reached; the restart (``--resume`` it, or ``--auto_resume``) logs iteration N + 1 first
+and prints the same lr and losses as an uninterrupted run from there on.
+
+Save failures (in-process ``main()``): the framework's ``save`` is monkeypatched to write a few bytes and raise
+``OSError``: ENOSPC from the second snapshot on, and EACCES when an auto-resumed run rewrites a file that is
+already there (atomicity matters most then). NaN / Inf: ``L1Loss.elementwise`` is monkeypatched to multiply by
+NaN or Inf at one iteration (not a huge learning rate: the iteration at which that diverges is not known in advance).
+"""
+import errno
+import glob
+import importlib.util
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from common_data.checkpoints import EXTENSIONS, newest_checkpoint, parse_checkpoint_name
+from common_data.demo_data import make_demo_data
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAIN = os.path.join(ROOT, "tools", "main.py")
+TOTAL_ITERS = 12
+SNAPSHOT = 2
+PATCH = 96
+TINY_G = {"name": "RRDBNet", "in_nc": 3, "out_nc": 3, "nf": 8, "nb": 1, "gc": 4}
+LOG = re.compile(r"Iter: (\d+)/\d+ (lr: \S+ .*?) batch_cost")
+SAVED = re.compile(r"saved iter_(\d+)_checkpoint")
+TIMEOUT = 120
+
+SEED = int(os.environ.get("FAULTS_SEED", "20251125"))
+_rng = random.Random(SEED)
+# from 3 (snapshot 2 is complete by then) to 8 (4 iterations left for the kill to land before the end)
+_kill_iters = _rng.sample(range(SNAPSHOT + 1, TOTAL_ITERS - 3), 5)
+KILLS = [("paddle", _kill_iters[0], "resume"), ("paddle", _kill_iters[1], "resume"),
+         ("paddle", _kill_iters[2], "auto_resume"), ("torch", _kill_iters[3], "resume"),
+         ("torch", _kill_iters[4], "auto_resume")]
+
+
+# ---- helpers ---------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """8 pictures of 128 px: 2 shuffled batches of 4 random 96 px crops an epoch, so a resumed run must restore
+    the data order and the augmentation, and an iteration outlasts the killer's reaction."""
+    root = str(tmp_path_factory.mktemp("fault_data"))
+    make_demo_data(root, num_train=8, num_test=1, seed=0, size=128)
+    return root
+
+
+def write_config(folder, data, gt_patch_size=None, **changes):
+    """A tiny PSNR-stage config; ``gt_patch_size`` adds PaddleGAN's random crop and flips (random per batch)."""
+    pair = ["image", "image"]
+    augment = [] if gt_patch_size is None else [
+        {"name": "SRPairedRandomCrop", "gt_patch_size": gt_patch_size, "scale": 4, "keys": pair},
+        {"name": "PairedRandomHorizontalFlip", "keys": pair}, {"name": "PairedRandomVerticalFlip", "keys": pair},
+        {"name": "PairedRandomTransposeHW", "keys": pair}]
+    pre = [{"name": "LoadImageFromFile", "key": "lq"}, {"name": "LoadImageFromFile", "key": "gt"},
+           {"name": "Transforms", "input_keys": ["lq", "gt"], "pipeline": augment + [
+               {"name": "Transpose", "keys": pair},
+               {"name": "Normalize", "mean": [0., 0., 0.], "std": [255., 255., 255.], "keys": pair}]}]
+    cfg = {
+        "total_iters": TOTAL_ITERS, "output_dir": os.path.join(str(folder), "out"), "min_max": "(0., 1.)",
+        "seed": 7,
+        "model": {"name": "BaseSRModel", "generator": TINY_G, "pixel_criterion": {"name": "L1Loss"}},
+        "dataset": {"train": {"name": "SRDataset", "gt_folder": f"{data}/train", "lq_folder": f"{data}/train_X4",
+                              "scale": 4, "batch_size": 4, "num_workers": 0, "preprocess": pre}},
+        "lr_scheduler": {"name": "CosineAnnealingRestartLR", "learning_rate": 1e-3, "periods": [TOTAL_ITERS],
+                         "restart_weights": [1], "eta_min": 1e-7},
+        "optimizer": {"name": "Adam", "net_names": ["generator"], "beta1": 0.9, "beta2": 0.99},
+        "log_config": {"interval": 1, "visiual_interval": 1000},
+        "snapshot_config": {"interval": SNAPSHOT},
+    }
+    cfg.update(changes)
+    path = os.path.join(str(folder), "faults.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(cfg, f)
+    return path, cfg["output_dir"]
+
+
+def child_env():
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+
+
+def logged(lines):
+    """{iteration: 'lr: ... <loss>: ...'} of the training log lines (timings left out)."""
+    out = {}
+    for line in lines:
+        m = LOG.search(line)
+        if m:
+            out[int(m.group(1))] = m.group(2)
+    return out
+
+
+def run_to_end(config, backend, *extra):
+    proc = subprocess.run([sys.executable, MAIN, "-c", config, "--backend", backend, *extra], capture_output=True,
+                          text=True, env=child_env(), timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc.stdout.splitlines()
+
+
+def run_and_kill(config, backend, kill_iter, delay):
+    """Start training, SIGKILL it ``delay`` s after it logs iteration ``kill_iter``; -> all lines it printed."""
+    proc = subprocess.Popen([sys.executable, MAIN, "-c", config, "--backend", backend], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, bufsize=1, env=child_env())
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            m = LOG.search(line)
+            if m and int(m.group(1)) >= kill_iter:
+                time.sleep(delay)
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+        lines += proc.stdout.read().splitlines()
+        proc.wait(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL, (
+        f"the run ended with code {proc.returncode} before the kill at iteration {kill_iter}:\n" + "\n".join(lines))
+    return lines
+
+
+def engine_loader(backend):
+    if backend == "paddle":
+        from paddle_impl.engine.checkpoint import load_checkpoint
+    else:
+        from torch_impl.engine.checkpoint import load_checkpoint
+    return load_checkpoint
+
+
+def assert_every_snapshot_loads(folder, backend):
+    """Every iter_N_weight / iter_N_checkpoint file loads; checkpoints hold epoch N; all tensors are finite."""
+    import numpy as np
+    load = engine_loader(backend)
+    names = [f for f in os.listdir(folder) if parse_checkpoint_name(f)]
+    for name in names:
+        iteration, kind, ext = parse_checkpoint_name(name)
+        assert ext == EXTENSIONS[backend], name
+        state = load(os.path.join(folder, name), kind)
+        assert "generator" in state, name
+        if kind == "checkpoint":
+            assert state["epoch"] == iteration, name
+        for key, value in state["generator"].items():
+            assert np.isfinite(np.asarray(value.numpy() if hasattr(value, "numpy") else value)).all(), (name, key)
+    return names
+
+
+def run_folders(output_dir):
+    return sorted(glob.glob(os.path.join(output_dir, "*")), key=os.path.getmtime)
+
+
+@pytest.fixture(scope="module")
+def reference(data, tmp_path_factory):
+    """Uninterrupted runs, one per backend, made on first use: {iteration: 'lr: .. l_pix: ..'}."""
+    cache = {}
+
+    def get(backend):
+        if backend not in cache:
+            folder = tmp_path_factory.mktemp(f"reference_{backend}")
+            config, _ = write_config(folder, data, gt_patch_size=PATCH)
+            cache[backend] = logged(run_to_end(config, backend))
+            assert sorted(cache[backend]) == list(range(1, TOTAL_ITERS + 1))
+        return cache[backend]
+    return get
+
+
+# ---- SIGKILL ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("backend, kill_iter, restart", KILLS,
+                         ids=[f"{b}-kill_at_{k}-{r}" for b, k, r in KILLS])
+def test_sigkill_then_restart_continues_from_the_last_snapshot_with_the_same_losses(
+        backend, kill_iter, restart, data, reference, tmp_path):
+    expected = reference(backend)
+    config, output_dir = write_config(tmp_path, data, gt_patch_size=PATCH)
+    delay = random.Random(f"{SEED}-{backend}-{kill_iter}").uniform(0.0, 0.02)  # saves take a few ms
+    killed = run_and_kill(config, backend, kill_iter, delay)
+    seen = logged(killed)
+    last_logged = max(seen)
+    assert all(seen[i] == expected[i] for i in seen), "the killed run differs from the reference before the kill"
+
+    (run_dir,) = run_folders(output_dir)
+    assert_every_snapshot_loads(run_dir, backend)
+    newest = newest_checkpoint(run_dir, backend)
+    assert newest is not None, os.listdir(run_dir)
+    snap = parse_checkpoint_name(newest)[0]
+    # iteration L is logged before its snapshot is written: the kill may land before or after that save finished
+    last_due = last_logged - last_logged % SNAPSHOT
+    allowed = {last_due, last_due - SNAPSHOT} if last_logged % SNAPSHOT == 0 else {last_due}
+    assert snap in allowed, (snap, last_logged, os.listdir(run_dir))
+    confirmed = [int(m.group(1)) for line in killed for m in [SAVED.search(line)] if m]
+    assert snap >= max(confirmed, default=0)
+
+    # a kill inside atomic_write leaves its temp file: plant one, newer and half-written, which must be ignored
+    with open(newest, "rb") as f:
+        half = f.read()[: os.path.getsize(newest) // 2]
+    stale = os.path.join(run_dir, f".iter_{snap + SNAPSHOT}_checkpoint.{EXTENSIONS[backend]}.tmp-4242")
+    with open(stale, "wb") as f:
+        f.write(half)
+
+    args = ["--resume", newest] if restart == "resume" else ["--auto_resume"]
+    resumed_lines = run_to_end(config, backend, *args)
+    assert any("resumed from" in line and newest in line for line in resumed_lines), "\n".join(resumed_lines)
+    resumed = logged(resumed_lines)
+    assert min(resumed) == snap + 1
+    assert sorted(resumed) == list(range(snap + 1, TOTAL_ITERS + 1))
+    assert {i: resumed[i] for i in resumed} == {i: expected[i] for i in resumed}
+
+    folders = run_folders(output_dir)
+    assert len(folders) == (2 if restart == "resume" else 1)  # --resume starts a new folder, auto_resume goes on
+    for folder in folders:
+        assert_every_snapshot_loads(folder, backend)
+    assert parse_checkpoint_name(newest_checkpoint(folders[-1], backend))[0] == TOTAL_ITERS
+
+
+# ---- in-process faults -----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def main_module():
+    spec = importlib.util.spec_from_file_location("esrgan_twin_main_for_faults", MAIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("fault_small_data"))
+    make_demo_data(root, num_train=4, num_test=1, seed=0, size=32)
+    return root
+
+
+def tiny_config(tmp_path, small_data, total_iters=6):
+    return write_config(tmp_path, small_data, total_iters=total_iters,
+                        lr_scheduler={"name": "CosineAnnealingRestartLR", "learning_rate": 1e-3,
+                                      "periods": [total_iters], "restart_weights": [1], "eta_min": 1e-7})
+
+
+def run_in_process(main_module, capsys, config, backend, *extra):
+    """tools/main.py's main() in this process (so monkeypatches apply) -> (exit code, stdout, stderr)."""
+    code = main_module.main(["-c", config, "--backend", backend, *extra])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def framework(backend):
+    if backend == "paddle":
+        import paddle
+        return paddle
+    import torch
+    return torch
+
+
+def failing_save(monkeypatch, backend, error, first_failing_call):
+    """Replace paddle.save / torch.save: from call ``first_failing_call`` on, write a few bytes and raise OSError."""
+    fw = framework(backend)
+    real_save = fw.save
+    calls = []
+
+    def save(obj, path, *args, **kwargs):
+        calls.append(str(path))
+        if len(calls) >= first_failing_call:
+            with open(path, "wb") as f:
+                f.write(b"\x80\x04half a checkpoint")  # what a filling disk leaves before the write fails
+            raise OSError(error, os.strerror(error), str(path))
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(fw, "save", save)
+
+
+def one_error_line(code, err):
+    assert code == 2, err
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def no_temp_files(folder):
+    return not [f for f in os.listdir(folder) if ".tmp" in f]
+
+
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
+def test_disk_full_at_the_second_snapshot_keeps_the_first_and_stops_with_one_line(
+        backend, main_module, capsys, tmp_path, small_data, monkeypatch):
+    config, output_dir = tiny_config(tmp_path, small_data)
+    failing_save(monkeypatch, backend, errno.ENOSPC, 3)  # calls 1, 2: iter_2 weight + checkpoint; 3: iter_4 weight
+    code, out, err = run_in_process(main_module, capsys, config, backend)
+
+    line = one_error_line(code, err)
+    ext = EXTENSIONS[backend]
+    assert f"iter_{2 * SNAPSHOT}_weight.{ext}" in line and "disk is full" in line, line
+    assert max(logged(out.splitlines())) == 2 * SNAPSHOT, "training went on after the failed save"
+    (run_dir,) = run_folders(output_dir)
+    assert no_temp_files(run_dir), os.listdir(run_dir)
+    assert_every_snapshot_loads(run_dir, backend)
+    assert newest_checkpoint(run_dir, backend) == os.path.join(run_dir, f"iter_{SNAPSHOT}_checkpoint.{ext}")
+
+
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
+def test_permission_error_when_overwriting_leaves_the_old_file_intact(
+        backend, main_module, capsys, tmp_path, small_data, monkeypatch):
+    """A run killed between iter_4_weight and iter_4_checkpoint, auto-resumed from iter_2 in its folder: the
+    rewrite of iter_4_weight fails (EACCES); the file already there must be byte-identical afterwards."""
+    config, output_dir = tiny_config(tmp_path, small_data)
+    code, out, err = run_in_process(main_module, capsys, config, backend)
+    assert code == 0, err
+    (run_dir,) = run_folders(output_dir)
+    ext = EXTENSIONS[backend]
+    for name in (f"iter_{2 * SNAPSHOT}_checkpoint.{ext}", f"iter_{3 * SNAPSHOT}_weight.{ext}",
+                 f"iter_{3 * SNAPSHOT}_checkpoint.{ext}"):
+        os.remove(os.path.join(run_dir, name))
+    old_weight = os.path.join(run_dir, f"iter_{2 * SNAPSHOT}_weight.{ext}")
+    with open(old_weight, "rb") as f:
+        before = f.read()
+
+    failing_save(monkeypatch, backend, errno.EACCES, 1)
+    code, out, err = run_in_process(main_module, capsys, config, backend, "--auto_resume")
+
+    line = one_error_line(code, err)
+    assert old_weight in line and os.strerror(errno.EACCES) in line, line
+    assert sorted(logged(out.splitlines())) == list(range(SNAPSHOT + 1, 2 * SNAPSHOT + 1))
+    assert run_folders(output_dir) == [run_dir]
+    with open(old_weight, "rb") as f:
+        assert f.read() == before
+    assert no_temp_files(run_dir), os.listdir(run_dir)
+    assert_every_snapshot_loads(run_dir, backend)
+    assert newest_checkpoint(run_dir, backend) == os.path.join(run_dir, f"iter_{SNAPSHOT}_checkpoint.{ext}")
+
+
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
+@pytest.mark.parametrize("value, bad_iter", [("nan", 2 * SNAPSHOT), ("inf", 2 * SNAPSHOT + 1)])
+def test_non_finite_loss_stops_naming_iteration_and_term_and_keeps_the_last_good_checkpoint(
+        backend, value, bad_iter, main_module, capsys, tmp_path, small_data, monkeypatch):
+    if backend == "paddle":
+        from paddle_impl.losses.pixel_loss import L1Loss
+    else:
+        from torch_impl.losses.pixel_loss import L1Loss
+    real = L1Loss.elementwise
+    calls = []
+
+    def elementwise(self, pred, target):
+        calls.append(1)  # one call per iteration: batch = whole set, accumulate_steps 1, no validation
+        out = real(self, pred, target)
+        return out * float(value) if len(calls) == bad_iter else out
+
+    monkeypatch.setattr(L1Loss, "elementwise", elementwise)
+    config, output_dir = tiny_config(tmp_path, small_data)
+    code, out, err = run_in_process(main_module, capsys, config, backend)
+    (run_dir,) = run_folders(output_dir)
+
+    line = one_error_line(code, err)
+    assert re.search(rf"iteration {bad_iter}\b.*\bl_pix\b.*\b{value}\b", line), line
+    assert max(logged(out.splitlines())) == bad_iter - 1
+    last_good = (bad_iter - 1) - (bad_iter - 1) % SNAPSHOT
+    assert not [f for f in os.listdir(run_dir) if f.startswith(f"iter_{bad_iter}_")], os.listdir(run_dir)
+    assert_every_snapshot_loads(run_dir, backend)
+    newest = newest_checkpoint(run_dir, backend)
+    assert parse_checkpoint_name(newest)[0] == last_good
+
+
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
+def test_auto_resume_ignores_run_folders_of_a_config_whose_name_extends_this_one(
+        backend, main_module, capsys, tmp_path, small_data):
+    """Config ``faults`` must not continue (and fail on) the newer run folder of a config named ``faults-v2``."""
+    config, output_dir = tiny_config(tmp_path, small_data)
+    other = os.path.join(output_dir, "faults-v2-2030-01-01-00-00")
+    os.makedirs(other)
+    with open(os.path.join(other, f"iter_100_checkpoint.{EXTENSIONS[backend]}"), "wb") as f:
+        f.write(b"another config's checkpoint")
+    code, out, err = run_in_process(main_module, capsys, config, backend, "--auto_resume")
+    assert code == 0, err
+    assert "resumed from" not in out
+    assert min(logged(out.splitlines())) == 1
