@@ -57,11 +57,13 @@ def atomic_write(path, write_fn):
     """Call ``write_fn(tmp_path)`` then rename over ``path``: a crash never leaves a half-written file.
 
     Disk-full or permission errors leave any previous file intact and raise one UserError line; other
-    exceptions from ``write_fn`` propagate unchanged, with the temp file removed.
+    exceptions from ``write_fn`` propagate unchanged, with the temp file removed. Temp files of the same target
+    left by a killed writer (another pid) are removed once this write succeeds.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    prefix = f".{os.path.basename(path)}.tmp-"
+    tmp = os.path.join(folder, f"{prefix}{os.getpid()}")
     try:
         os.makedirs(folder, exist_ok=True)
         write_fn(tmp)
@@ -77,6 +79,9 @@ def atomic_write(path, write_fn):
         _remove_quietly(tmp)
         raise
     _fsync_folder(folder)
+    for name in os.listdir(folder):
+        if name.startswith(prefix):
+            _remove_quietly(os.path.join(folder, name))
 
 
 def _fsync_folder(folder):

@@ -136,3 +136,21 @@ def test_permission_denied_from_the_writer_is_one_line_even_as_root(tmp_path):
         atomic_write(path, half_writer(PermissionError(errno.EACCES, os.strerror(errno.EACCES))))
     assert "\n" not in str(info.value) and "Permission denied" in str(info.value)
     assert path.read_bytes() == b"previous"
+
+
+def test_atomic_write_removes_temp_files_a_killed_writer_left_for_the_same_target(tmp_path):
+    from common_data.checkpoints import atomic_write
+    target = tmp_path / "iter_4_checkpoint.pth"
+    stale = tmp_path / ".iter_4_checkpoint.pth.tmp-99999"
+    other = tmp_path / ".iter_6_checkpoint.pth.tmp-99999"
+    stale.write_bytes(b"half")
+    other.write_bytes(b"half")
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b"complete")
+
+    atomic_write(str(target), write)
+    assert target.read_bytes() == b"complete"
+    assert not stale.exists()
+    assert other.exists()  # another target's temp is not this write's business
