@@ -2,11 +2,10 @@
 
 The torch side (torch_impl/engine/lr_scheduler.py) gives the same lr at every iteration.
 """
-import math
-
 import paddle
 
 from common_data.errors import ConfigError
+from common_data.lr_schedules import cosine_restart_lr, linear_decay_factor, restart_periods
 from common_data.registry import Registry
 
 LR_SCHEDULERS = Registry("lr_scheduler")
@@ -22,23 +21,13 @@ class CosineAnnealingRestartLR(paddle.optimizer.lr.LRScheduler):
     """
 
     def __init__(self, learning_rate, periods, restart_weights=None, eta_min=0.0, last_epoch=-1, verbose=False):
-        self.periods = [int(p) for p in periods]
-        self.restart_weights = [1.0] * len(self.periods) if restart_weights is None else list(restart_weights)
-        if len(self.restart_weights) != len(self.periods):
-            raise ConfigError(f"lr_scheduler.restart_weights has {len(self.restart_weights)} entries but periods "
-                              f"has {len(self.periods)}")
-        if not self.periods or min(self.periods) <= 0:
-            raise ConfigError(f"lr_scheduler.periods must be positive integers, got {periods!r}")
+        self.periods, self.restart_weights, self.cumulative_period = restart_periods(periods, restart_weights)
         self.eta_min = float(eta_min)
-        self.cumulative_period = [sum(self.periods[:i + 1]) for i in range(len(self.periods))]
         super().__init__(float(learning_rate), last_epoch, verbose)
 
     def get_lr(self):
-        step = min(self.last_epoch, self.cumulative_period[-1])
-        idx = next(i for i, end in enumerate(self.cumulative_period) if step <= end)
-        start = self.cumulative_period[idx - 1] if idx else 0
-        cos = math.cos(math.pi * (step - start) / self.periods[idx])
-        return self.eta_min + self.restart_weights[idx] * 0.5 * (self.base_lr - self.eta_min) * (1 + cos)
+        return cosine_restart_lr(self.last_epoch, self.base_lr, self.eta_min, self.periods, self.restart_weights,
+                                 self.cumulative_period)
 
 
 @LR_SCHEDULERS.register()
@@ -58,8 +47,7 @@ class LinearDecay(paddle.optimizer.lr.LambdaDecay):
 
     def __init__(self, learning_rate, start_epoch, decay_epochs, iters_per_epoch=1, last_epoch=-1, verbose=False):
         def factor(step):
-            epoch = step // iters_per_epoch
-            return 1.0 - max(0, epoch + 1 - start_epoch) / float(decay_epochs + 1)
+            return linear_decay_factor(step, start_epoch, decay_epochs, iters_per_epoch)
         super().__init__(float(learning_rate), factor, last_epoch, verbose)
 
 

@@ -1,9 +1,9 @@
 """Optimizers from PaddleGAN's ``optimizer:`` block (Adam / AdamW / SGD with PaddleGAN's key names)."""
 import paddle
 
-from common_data.errors import ConfigError
+from common_data.optimizer_options import optimizer_options
 
-# name -> (paddle class, {config key: paddle argument}, defaults)
+# name -> (paddle class, {config key (common_data.optimizer_options.OPTIMIZER_KEYS): paddle argument})
 _OPTIMIZERS = {
     "Adam": (paddle.optimizer.Adam, {"beta1": "beta1", "beta2": "beta2", "epsilon": "epsilon",
                                      "weight_decay": "weight_decay"}),
@@ -21,16 +21,8 @@ def build_optimizer(cfg, parameters, lr_scheduler, where="optimizer"):
     the coupled L2 term (as torch.optim.Adam), AdamW's the decoupled one; SGD is paddle's Momentum (momentum 0 =
     plain SGD).
     """
-    cfg = dict(cfg)
-    cfg.pop("net_names", None)
-    name = cfg.pop("name", None)
-    if name not in _OPTIMIZERS:
-        raise ConfigError(f"{where}.name: unknown optimizer {name!r}; use one of {', '.join(_OPTIMIZERS)}")
+    name, cfg = optimizer_options(cfg, where)
     cls, keys = _OPTIMIZERS[name]
-    cfg.pop("learning_rate", None)  # the lr comes from the scheduler
-    unknown = sorted(set(cfg) - set(keys))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} for {name}; known: {', '.join(keys)}")
     kwargs = {keys[k]: v for k, v in cfg.items()}
     if name == "SGD":
         kwargs.setdefault("momentum", 0.0)

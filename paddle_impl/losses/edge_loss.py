@@ -11,32 +11,13 @@ replicate padding:
                non-maximum suppression (it is not differentiable)
     loss     = loss_weight * (sobel_weight * mean|mag(x) - mag(gt)| + canny_weight * mean|edge(x) - edge(gt)|)
 """
-import cv2
-import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from common_data.errors import ConfigError
+from common_data.edge_kernels import MAG_EPS, check_edge_options, gaussian_kernel, sobel_kernels
 
 from . import LOSSES
-
-MAG_EPS = 1e-12
-GAUSS_KSIZE, GAUSS_SIGMA = 5, 1.4
-
-
-def sobel_kernels(ksize):
-    """(kx, ky) float32 2-D Sobel kernels of size ``ksize`` normalised so a unit ramp has gradient 1."""
-    kernels = []
-    for dx, dy in ((1, 0), (0, 1)):
-        kx, ky = cv2.getDerivKernels(dx, dy, ksize, normalize=True, ktype=cv2.CV_64F)
-        kernels.append(np.outer(ky.ravel(), kx.ravel()).astype(np.float32))
-    return kernels
-
-
-def gaussian_kernel(ksize=GAUSS_KSIZE, sigma=GAUSS_SIGMA):
-    g = cv2.getGaussianKernel(ksize, sigma, ktype=cv2.CV_64F)
-    return np.outer(g, g).astype(np.float32)
 
 
 def depthwise(x, kernel):
@@ -55,10 +36,7 @@ class EdgeLoss(nn.Layer):
     def __init__(self, loss_weight=1.0, sobel_weight=1.0, canny_weight=1.0, sobel_ksize=3, canny_low=0.1,
                  canny_high=0.2):
         super().__init__()
-        if sobel_ksize not in (3, 5, 7):
-            raise ConfigError(f"EdgeLoss: sobel_ksize must be 3, 5 or 7, got {sobel_ksize!r}")
-        if not canny_high > canny_low:
-            raise ConfigError(f"EdgeLoss: canny_high ({canny_high}) must be greater than canny_low ({canny_low})")
+        check_edge_options(sobel_ksize, canny_low, canny_high)
         self.loss_weight = loss_weight
         self.sobel_weight = sobel_weight
         self.canny_weight = canny_weight

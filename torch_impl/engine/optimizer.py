@@ -1,16 +1,11 @@
 """Optimizers from PaddleGAN's ``optimizer:`` block (Adam / AdamW / SGD with PaddleGAN's key names)."""
 import torch
 
-from common_data.errors import ConfigError
+from common_data.optimizer_options import optimizer_options
 
 from .lr_scheduler import learning_rate_of
 
-# name -> (torch class, known config keys)
-_OPTIMIZERS = {
-    "Adam": (torch.optim.Adam, ("beta1", "beta2", "epsilon", "weight_decay")),
-    "AdamW": (torch.optim.AdamW, ("beta1", "beta2", "epsilon", "weight_decay")),
-    "SGD": (torch.optim.SGD, ("momentum", "weight_decay", "nesterov")),
-}
+_OPTIMIZERS = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW, "SGD": torch.optim.SGD}
 
 
 def build_optimizer(cfg, parameters, lr_scheduler, where="optimizer"):
@@ -21,16 +16,8 @@ def build_optimizer(cfg, parameters, lr_scheduler, where="optimizer"):
     ``net_names`` is read by the model, not here. Adam's ``weight_decay`` is the coupled L2 term (as paddle's
     Adam), AdamW's the decoupled one; SGD takes ``momentum`` (default 0) and ``nesterov``.
     """
-    cfg = dict(cfg)
-    cfg.pop("net_names", None)
-    name = cfg.pop("name", None)
-    if name not in _OPTIMIZERS:
-        raise ConfigError(f"{where}.name: unknown optimizer {name!r}; use one of {', '.join(_OPTIMIZERS)}")
-    cls, keys = _OPTIMIZERS[name]
-    cfg.pop("learning_rate", None)  # the lr comes from the scheduler block
-    unknown = sorted(set(cfg) - set(keys))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} for {name}; known: {', '.join(keys)}")
+    name, cfg = optimizer_options(cfg, where)
+    cls = _OPTIMIZERS[name]
     lr = float(lr_scheduler) if isinstance(lr_scheduler, (int, float)) else learning_rate_of(lr_scheduler)
     num = {k: float(v) for k, v in cfg.items() if k != "nesterov" and v is not None}
     if name == "SGD":
