@@ -7,7 +7,7 @@ import importlib
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError, UserError
 from .registry import Registry
 
 DATASETS = Registry("dataset")
@@ -15,6 +15,9 @@ DATASETS = Registry("dataset")
 # Keys of a dataset block that configure the loader, not the dataset (PaddleGAN's build_dataloader + ours).
 LOADER_KEYS = ("batch_size", "num_workers", "use_shared_memory", "shuffle", "drop_last", "pin_memory",
                "persistent_workers", "prefetch_factor")
+
+# A batch holding this key carries the one-line message of a UserError raised while reading an item.
+LOAD_ERROR_KEY = "load_error"
 
 # Modules whose import registers datasets; imported on first use so that importing this module stays cheap.
 DATASET_MODULES = ("sr_dataset", "realesrgan_dataset")
@@ -35,7 +38,7 @@ def build_dataset(cfg_block, where="dataset.train"):
         raise ConfigError(f"{where}: expected a mapping with a 'name:' key, got {cfg_block!r}")
     _register_datasets()
     cfg = {k: v for k, v in cfg_block.items() if k not in LOADER_KEYS}
-    return DATASETS.build(cfg, where=where)
+    return DATASETS.build(cfg, where=where, hints=LOADER_KEYS)
 
 
 def loader_options(cfg_block, is_train):
@@ -53,8 +56,36 @@ def loader_options(cfg_block, is_train):
     return opts
 
 
+def guarded_item(dataset, index):
+    """``dataset[index]``, or ``{LOAD_ERROR_KEY: message}`` when it raises a UserError.
+
+    Loader threads and worker processes turn an exception into a hang (paddle's single-process reader thread) or
+    into a message wrapped in a worker traceback; the message travels in the batch instead and ``check_batch``
+    raises it in the main process.
+    """
+    try:
+        return dataset[index]
+    except UserError as e:
+        return {LOAD_ERROR_KEY: str(e)}
+
+
+def check_batch(batch):
+    """Return ``batch``; a batch carrying a load error (see ``guarded_item``) -> DataError with its message."""
+    if isinstance(batch, dict) and LOAD_ERROR_KEY in batch:
+        message = batch[LOAD_ERROR_KEY]
+        raise DataError(message[0] if isinstance(message, (list, tuple)) else message)
+    return batch
+
+
 def collate(items):
-    """Batch a list of dataset items: arrays and numbers are stacked, strings and the rest kept as lists."""
+    """Batch a list of dataset items: arrays and numbers are stacked, strings and the rest kept as lists.
+
+    A batch with failed items (``guarded_item``) is ``{LOAD_ERROR_KEY: message of the first, 'failed_items':
+    array([count])}`` (the array because paddle's loader takes a batch without one for the end of the data).
+    """
+    failed = [it[LOAD_ERROR_KEY] for it in items if isinstance(it, dict) and LOAD_ERROR_KEY in it]
+    if failed:
+        return {LOAD_ERROR_KEY: failed[0], "failed_items": np.array([len(failed)])}
     first = items[0]
     if isinstance(first, dict):
         return {k: collate([it[k] for it in items]) for k in first}

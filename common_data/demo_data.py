@@ -196,6 +196,8 @@ def make_demo_data(output, num_train=16, num_test=4, seed=0, size=192):
     if num_train < 0 or num_test < 0 or num_train + num_test == 0:
         raise UserError(f"--num-train {num_train} / --num-test {num_test}: need at least one image, none negative")
     output = os.fspath(output)
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise UserError(f"--output {output} is a file, not a folder; choose a folder for the demo set")
     written = {}
     for split, count in (("train", num_train), ("test", num_test)):
         gt_dir, lq_dir = os.path.join(output, split), os.path.join(output, f"{split}_X{SCALE}")

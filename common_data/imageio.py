@@ -3,6 +3,7 @@
 OpenCV's ``imread`` cannot open non-ASCII paths on every platform, so bytes are read with Python
 and decoded with ``cv2.imdecode``.
 """
+import contextlib
 import os
 
 import cv2
@@ -32,6 +33,21 @@ def looks_truncated(data):
     return False
 
 
+@contextlib.contextmanager
+def quiet_opencv():
+    """Silence OpenCV's own ``[ WARN:0@..]`` / ``[ERROR:0@..]`` lines: a bad file is reported once, by us."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        yield
+        return
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
+
+
 def read_raw(path):
     """Decode a file as stored: uint8 or uint16; HxW (grey), HxWx3 (BGR) or HxWx4 (BGRA)."""
     path = os.fspath(path)
@@ -43,7 +59,8 @@ def read_raw(path):
     if not data:
         raise ImageReadError(f"cannot read image {path}: the file is empty (0 bytes); replace or remove it")
     try:
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        with quiet_opencv():
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:
         img = None
     if img is None or looks_truncated(data):

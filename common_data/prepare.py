@@ -33,11 +33,11 @@ def input_images(folder, recursive=False):
 
 
 def run_parallel(func, items, workers=1, desc=None):
-    """Apply ``func`` to every item with a tqdm bar; a ``multiprocessing.Pool`` when workers > 1."""
+    """Apply ``func`` to every item with a tqdm bar (on a terminal); a ``multiprocessing.Pool`` when workers > 1."""
     from tqdm import tqdm
 
     results = []
-    with tqdm(total=len(items), unit="image", desc=desc) as bar:
+    with tqdm(total=len(items), unit="image", desc=desc, disable=None) as bar:  # None: no bar in logs / pipes
         if workers <= 1:
             for item in items:
                 results.append(func(item))

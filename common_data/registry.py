@@ -32,10 +32,13 @@ class Registry:
             raise ConfigError(f"unknown {self.kind} name {name!r}{at}.{hint} Known: {known}")
         return self._items[name]
 
-    def build(self, cfg, where=None, **extra):
+    def build(self, cfg, where=None, hints=(), **extra):
         """Build from a dict with a ``name`` key; other keys are keyword arguments.
 
-        Arguments the class does not take -> one-line ConfigError naming the closest accepted one.
+        Arguments the class does not take -> one-line ConfigError naming the closest accepted one (or of ``hints``,
+        keys the block may hold for someone else, e.g. a dataset block's ``batch_size``). A text value for an option
+        whose default is a number or a boolean, and a TypeError / ValueError of the constructor, -> one-line
+        ConfigError naming the option when it can be told.
         """
         if not isinstance(cfg, dict) or "name" not in cfg:
             raise ConfigError(f"{where or self.kind}: expected a mapping with a 'name:' key, got {cfg!r}")
@@ -51,16 +54,34 @@ class Registry:
             accepted = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
             for key in kwargs:
                 if key not in accepted:
-                    close = difflib.get_close_matches(str(key), accepted, n=1)
+                    close = difflib.get_close_matches(str(key), accepted + list(hints), n=1)
                     hint = f" Did you mean {close[0]!r}?" if close else ""
-                    raise ConfigError(f"{label}: unknown option {key!r}.{hint} Accepted: {', '.join(accepted)}")
+                    known = ", ".join(accepted + list(hints))
+                    raise ConfigError(f"{label}: unknown option {key!r}.{hint} Accepted: {known}")
+        if params is not None:
+            for key in cfg:
+                if key in params and key != "name":
+                    check_value_type(label, key, cfg[key], params[key].default)
         try:
             return cls(**kwargs)
-        except TypeError as e:
-            raise ConfigError(f"{label}: {e}") from e
+        except (TypeError, ValueError) as e:
+            culprit = next((f"option {k}={v!r}: " for k, v in cfg.items()
+                            if k != "name" and isinstance(v, str) and repr(v) in str(e)), "")
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ConfigError(f"{label}: {culprit}{reason}") from e
 
     def __contains__(self, name):
         return name in self._items
 
     def names(self):
         return sorted(self._items)
+
+
+def check_value_type(label, key, value, default):
+    """Text where the default is a number or a boolean (``nf: "64"``, a quoted YAML value) -> ConfigError."""
+    if not isinstance(value, str) or default is inspect.Parameter.empty or default is None:
+        return
+    if isinstance(default, bool):
+        raise ConfigError(f"{label}: option {key!r} must be true or false (default {default}), got {value!r}")
+    if isinstance(default, (int, float)):
+        raise ConfigError(f"{label}: option {key!r} must be a number (default {default!r}), got {value!r}")

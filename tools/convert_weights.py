@@ -82,10 +82,14 @@ def _to_numpy(obj):
 
 
 def _read_with(framework, path):
+    """Load with ``framework``; its warnings about the file's pickle are silenced (a failure is reported once)."""
+    import warnings
     lib = _import(framework)
-    if framework == "paddle":
-        return lib.load(path, return_numpy=True)
-    return lib.load(path, map_location="cpu", weights_only=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if framework == "paddle":
+            return lib.load(path, return_numpy=True)
+        return lib.load(path, map_location="cpu", weights_only=True)
 
 
 def read_checkpoint(path):
@@ -109,6 +113,8 @@ def read_checkpoint(path):
             if "weights only load failed" in reason.lower():
                 reason = ("it holds Python objects besides tensors, which are not loaded for safety; if you trust "
                           "it, re-save just its state dict with torch.save")
+            else:
+                reason = f"{reason}; it is corrupt, truncated or not a weights file: re-download or re-save it"
             raise UserError(f"cannot read {path} as a {FRAMEWORK_NAMES[framework]} file: {reason}") from None
         raise UserError(f"{path} holds {FRAMEWORK_NAMES[other]} weights but is named like a "
                         f"{FRAMEWORK_NAMES[framework]} file; rename it to {EXTENSIONS[other][0]}") from None

