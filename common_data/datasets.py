@@ -4,6 +4,7 @@ A ``dataset.train`` block mixes dataset arguments with PaddleGAN's loader keys (
 ``num_workers``...): ``build_dataset`` drops the loader keys, ``loader_options`` reads them.
 """
 import importlib
+import random
 
 import numpy as np
 
@@ -67,6 +68,38 @@ def guarded_item(dataset, index):
         return dataset[index]
     except UserError as e:
         return {LOAD_ERROR_KEY: str(e)}
+
+
+def item_seed(seed, epoch, rank, position):
+    """A 32-bit seed for one item of one epoch on one rank (training order is a pure function of these)."""
+    return int(np.random.SeedSequence([int(seed), int(epoch), int(rank), int(position)]).generate_state(1)[0])
+
+
+def seeded_item(dataset, index, seed):
+    """``guarded_item(dataset, index)`` after seeding python ``random`` and numpy with ``seed``.
+
+    A dataset drawing from its own Generator factory ``rng_for(index)`` and without a ``seed`` of its own
+    (RealESRGANDataset) gets a Generator seeded with ``seed`` instead, so every item is reproducible.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    if hasattr(dataset, "rng_for") and getattr(dataset, "seed", None) is None:
+        dataset.rng_for = lambda _index, _seed=seed: np.random.default_rng(_seed)
+    return guarded_item(dataset, index)
+
+
+class CheckedLoader:
+    """Iterate a framework DataLoader, raising a load error carried in a batch (``check_batch``) in this process."""
+
+    def __init__(self, loader):
+        self.loader = loader
+        self.batches_per_epoch = loader.batches_per_epoch
+
+    def __iter__(self):
+        return (check_batch(batch) for batch in self.loader)
+
+    def __len__(self):
+        return len(self.loader)
 
 
 def check_batch(batch):

@@ -25,7 +25,6 @@ import copy
 import importlib.util
 import itertools
 import os
-import random
 import sys
 import tempfile
 from collections import OrderedDict
@@ -37,7 +36,7 @@ import numpy as np  # noqa: E402
 import convert_weights as cw  # noqa: E402
 from common_data import weights as W  # noqa: E402
 from common_data.config import check_data_paths, load_config  # noqa: E402
-from common_data.datasets import build_dataset, collate, loader_options  # noqa: E402
+from common_data.datasets import build_dataset, check_batch, collate, item_seed, loader_options, seeded_item  # noqa: E402
 from common_data.errors import DataError, UserError  # noqa: E402
 from common_data.imageio import list_images, read_image, read_uint8  # noqa: E402
 from common_data.metrics import calculate_psnr, calculate_ssim  # noqa: E402
@@ -225,18 +224,9 @@ def draw_batches(cfg, count, seed):
             chunk = order[start:start + size]
             if len(batches) == count or (opts["drop_last"] and len(chunk) < size):
                 break
-            batches.append(collate([_seeded_item(dataset, int(i), seed, epoch, start + j)
-                                    for j, i in enumerate(chunk)]))
+            batches.append(check_batch(collate([seeded_item(dataset, int(i), item_seed(seed, epoch, 0, start + j))
+                                                for j, i in enumerate(chunk)])))
     return batches
-
-
-def _seeded_item(dataset, index, seed, epoch, position):
-    item_seed = int(np.random.SeedSequence([int(seed), epoch, position]).generate_state(1)[0])
-    random.seed(item_seed)
-    np.random.seed(item_seed)
-    if hasattr(dataset, "rng_for") and getattr(dataset, "seed", None) is None:
-        dataset.rng_for = lambda _index: np.random.default_rng(item_seed)
-    return dataset[index]
 
 
 class TorchSide:

@@ -6,18 +6,13 @@ sampler shuffles with ``seed + epoch`` (numpy) and shards like a DistributedSamp
 run sees exactly the batches an uninterrupted run would, whatever the number of workers. (The permutation is
 numpy's, not torch's, so the two backends see the same items in different orders.)
 """
-import random
 
 import numpy as np
 import paddle
 
-from common_data.datasets import build_dataset, check_batch, collate, guarded_item, loader_options
+from common_data.datasets import (CheckedLoader, build_dataset, check_batch, collate, guarded_item, item_seed,
+                                  loader_options, seeded_item)
 from common_data.errors import DataError
-
-
-def item_seed(seed, epoch, rank, position):
-    """A 32-bit seed for one item of one epoch on one rank."""
-    return int(np.random.SeedSequence([int(seed), int(epoch), int(rank), int(position)]).generate_state(1)[0])
 
 
 class ItemSeededDataset(paddle.io.Dataset):
@@ -36,12 +31,7 @@ class ItemSeededDataset(paddle.io.Dataset):
 
     def __getitem__(self, key):
         index, seed = key
-        random.seed(seed)
-        np.random.seed(seed)
-        if hasattr(self.dataset, "rng_for") and getattr(self.dataset, "seed", None) is None:
-            # datasets drawing from their own Generator (RealESRGANDataset) get one seeded for this item
-            self.dataset.rng_for = lambda _index, _seed=seed: np.random.default_rng(_seed)
-        return guarded_item(self.dataset, index)
+        return seeded_item(self.dataset, index, seed)
 
 
 class GuardedDataset(paddle.io.Dataset):
@@ -57,20 +47,6 @@ class GuardedDataset(paddle.io.Dataset):
 
     def __getitem__(self, index):
         return guarded_item(self.dataset, index)
-
-
-class CheckedLoader:
-    """Iterate a DataLoader, raising a load error carried in a batch (``check_batch``) in this process."""
-
-    def __init__(self, loader):
-        self.loader = loader
-        self.batches_per_epoch = loader.batches_per_epoch
-
-    def __iter__(self):
-        return (check_batch(batch) for batch in self.loader)
-
-    def __len__(self):
-        return len(self.loader)
 
 
 class SeededBatchSampler(paddle.io.BatchSampler):

@@ -5,19 +5,13 @@ Training order and augmentation are a pure function of (seed, epoch, rank, posit
 ``random`` and numpy from its own seed before the dataset draws its crops / flips / degradations. So a resumed
 run sees exactly the batches an uninterrupted run would, whatever the number of workers.
 """
-import random
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from common_data.datasets import build_dataset, check_batch, collate, guarded_item, loader_options
+from common_data.datasets import (CheckedLoader, build_dataset, check_batch, collate, guarded_item, item_seed,
+                                  loader_options, seeded_item)
 from common_data.errors import DataError
-
-
-def item_seed(seed, epoch, rank, position):
-    """A 32-bit seed for one item of one epoch on one rank."""
-    return int(np.random.SeedSequence([int(seed), int(epoch), int(rank), int(position)]).generate_state(1)[0])
 
 
 class ItemSeededDataset(Dataset):
@@ -35,12 +29,7 @@ class ItemSeededDataset(Dataset):
 
     def __getitem__(self, key):
         index, seed = key
-        random.seed(seed)
-        np.random.seed(seed)
-        if hasattr(self.dataset, 'rng_for') and getattr(self.dataset, 'seed', None) is None:
-            # datasets drawing from their own Generator (RealESRGANDataset) get one seeded for this item
-            self.dataset.rng_for = lambda _index, _seed=seed: np.random.default_rng(_seed)
-        return guarded_item(self.dataset, index)
+        return seeded_item(self.dataset, index, seed)
 
 
 class GuardedDataset(Dataset):
@@ -55,20 +44,6 @@ class GuardedDataset(Dataset):
 
     def __getitem__(self, index):
         return guarded_item(self.dataset, index)
-
-
-class CheckedLoader:
-    """Iterate a DataLoader, raising a load error carried in a batch (``check_batch``) in this process."""
-
-    def __init__(self, loader):
-        self.loader = loader
-        self.batches_per_epoch = loader.batches_per_epoch
-
-    def __iter__(self):
-        return (check_batch(batch) for batch in self.loader)
-
-    def __len__(self):
-        return len(self.loader)
 
 
 class SeededSampler(Sampler):
