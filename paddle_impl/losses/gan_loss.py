@@ -7,12 +7,10 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from common_data.errors import ConfigError
+from common_data.gan_options import resolve_gan_type
 
 from . import LOSSES
 
-GAN_TYPES = ('vanilla', 'lsgan', 'wgan', 'wgan_softplus', 'hinge')
-ALIASES = {'wgangp': 'wgan'}  # PaddleGAN's name for the WGAN objective used with a gradient penalty
 
 
 @LOSSES.register()
@@ -26,15 +24,7 @@ class GANLoss(nn.Layer):
 
     def __init__(self, gan_type=None, real_label_val=1.0, fake_label_val=0.0, loss_weight=1.0, gan_mode=None):
         super().__init__()
-        if gan_type is not None and gan_mode is not None and gan_type != gan_mode:
-            raise ConfigError(f"GANLoss: gan_type {gan_type!r} and gan_mode {gan_mode!r} disagree; keep one of them")
-        name = gan_type if gan_type is not None else gan_mode
-        if name is None:
-            raise ConfigError(f"GANLoss: set gan_type (or gan_mode) to one of {', '.join(GAN_TYPES)}")
-        name = ALIASES.get(name, name)
-        if name not in GAN_TYPES:
-            raise ConfigError(f"GANLoss: set gan_type (or gan_mode) to one of {', '.join(GAN_TYPES)}, got {name!r}")
-        self.gan_type = name
+        self.gan_type = resolve_gan_type(gan_type, gan_mode)
         self.real_label_val = real_label_val
         self.fake_label_val = fake_label_val
         self.loss_weight = loss_weight

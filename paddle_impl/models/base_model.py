@@ -65,9 +65,13 @@ class BaseModel:
 
     def optimizer_for(self, net_name):
         """The optimizer whose net_names include ``net_name``."""
+        return self.optimizers[self.optimizer_name_for(net_name)]
+
+    def optimizer_name_for(self, net_name):
+        """The name (``optim``, ``optimG`` ...) of the optimizer whose net_names include ``net_name``."""
         for opt_name, names in self.optimizer_nets.items():
             if net_name in names:
-                return self.optimizers[opt_name]
+                return opt_name
         raise ConfigError(f"optimizer: no optimizer has {net_name!r} in its net_names "
                           f"(optimizers: {', '.join(self.optimizer_nets) or 'none'})")
 

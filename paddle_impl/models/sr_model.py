@@ -87,7 +87,7 @@ class BaseSRModel(BaseModel):
         from ..engine.static_step import StaticPixelStep
         from ..archs import build_arch as arch
         from ..losses import build_loss as loss
-        opt_name = next(n for n, nets in self.optimizer_nets.items() if "generator" in nets)
+        opt_name = self.optimizer_name_for("generator")
         block = self.optimizer_blocks[opt_name]
         step = StaticPixelStep(lambda: arch(self._generator_cfg, "model.generator"),
                                lambda: loss(self._pixel_cfg, "model.pixel_criterion"),
@@ -113,7 +113,7 @@ class BaseSRModel(BaseModel):
     def checkpoint_state(self):
         state = super().checkpoint_state()
         if self.to_static:
-            opt_name = next(n for n, nets in self.optimizer_nets.items() if "generator" in nets)
+            opt_name = self.optimizer_name_for("generator")
             if self._static is not None:
                 opt_state = {f"generator.{k}": v for k, v in self._static.optimizer_state().items()}
             else:
@@ -125,7 +125,7 @@ class BaseSRModel(BaseModel):
     def load_checkpoint_state(self, state, path):
         super().load_checkpoint_state(state, path)
         if self.to_static:
-            opt_name = next(n for n, nets in self.optimizer_nets.items() if "generator" in nets)
+            opt_name = self.optimizer_name_for("generator")
             self._pending_static_state = {k: v for k, v in state[opt_name].items() if k.startswith("generator.")}
             self._static = None
 

@@ -3,12 +3,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from common_data.errors import ConfigError
+from common_data.gan_options import resolve_gan_type
 
 from . import LOSSES
 
-GAN_TYPES = ('vanilla', 'lsgan', 'wgan', 'wgan_softplus', 'hinge')
-ALIASES = {'wgangp': 'wgan'}  # PaddleGAN's name for the WGAN critic loss
 
 
 @LOSSES.register()
@@ -22,15 +20,7 @@ class GANLoss(nn.Module):
 
     def __init__(self, gan_type=None, real_label_val=1.0, fake_label_val=0.0, loss_weight=1.0, gan_mode=None):
         super().__init__()
-        if gan_type is not None and gan_mode is not None and gan_type != gan_mode:
-            raise ConfigError(f"GANLoss: gan_type {gan_type!r} and gan_mode {gan_mode!r} disagree; give one")
-        kind = gan_type if gan_type is not None else gan_mode
-        if kind is None:
-            raise ConfigError(f"GANLoss: set gan_type (or gan_mode) to one of {GAN_TYPES}")
-        kind = ALIASES.get(kind, kind)
-        if kind not in GAN_TYPES:
-            raise ConfigError(f"GANLoss: unknown gan_type {kind!r}; use one of {GAN_TYPES}")
-        self.gan_type = kind
+        self.gan_type = resolve_gan_type(gan_type, gan_mode)
         self.real_label_val = real_label_val
         self.fake_label_val = fake_label_val
         self.loss_weight = loss_weight
