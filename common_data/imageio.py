@@ -76,9 +76,16 @@ def max_value(img):
 
 def read_image(path, channels="rgb"):
     """Read as float32 in [0, 1]: ``rgb`` (HxWx3), ``bgr`` (HxWx3), ``rgba`` (HxWx4) or ``unchanged``."""
-    raw = read_raw(path)
-    img = raw.astype(np.float32) / max_value(raw)
-    return convert_channels(img, channels)
+    return to_float01(convert_channels(read_raw(path), channels))
+
+
+def to_float01(img):
+    """float32 in [0, 1] from uint8 / uint16 (divided by 255 / 65535); float images pass through as float32."""
+    if img.dtype.kind == "f":
+        return img.astype(np.float32, copy=False)
+    out = img.astype(np.float32)
+    np.divide(out, np.float32(max_value(img)), out=out)
+    return out
 
 
 def read_uint8(path, channels="rgb"):
@@ -103,7 +110,11 @@ def convert_channels(img, channels):
             img = np.repeat(img, 3, axis=2)
         elif c == 4:
             img = img[:, :, :3]
-        return np.ascontiguousarray(img[:, :, ::-1]) if channels == "rgb" else np.ascontiguousarray(img)
+        if channels == "bgr":
+            return np.ascontiguousarray(img)
+        if img.dtype in (np.uint8, np.uint16, np.float32):  # OpenCV's swap is several times numpy's copy
+            return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGR2RGB)
+        return np.ascontiguousarray(img[:, :, ::-1])
     if channels == "rgba":
         if c == 1:
             img = np.concatenate([np.repeat(img, 3, axis=2), np.full_like(img, _opaque(img))], axis=2)

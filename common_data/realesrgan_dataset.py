@@ -7,7 +7,7 @@ import numpy as np
 from .datasets import DATASETS
 from .degradations import degrade, resolve_options, usm_sharp
 from .errors import ConfigError, DataError
-from .imageio import read_image
+from .imageio import convert_channels, read_raw, to_float01
 from .sr_dataset import scan_folder
 
 
@@ -60,13 +60,14 @@ class RealESRGANDataset:
 
     def __getitem__(self, index):
         path = self.paths[index]
-        item = self.make_pair(read_image(path), self.rng_for(index))
+        item = self.make_pair(convert_channels(read_raw(path), "rgb"), self.rng_for(index))
         item.update(lq_path=path, gt_path=path)
         return item
 
     def make_pair(self, gt, rng):
-        """The item's arrays from a whole GT image (float32 RGB HxWx3): ``lq``, ``gt``, ``gt_usm`` (CHW)."""
-        gt = augment_crop_or_pad(gt, self.crop_pad_size, self.use_hflip, self.use_rot, rng)
+        """The item's arrays from a whole GT image (RGB HxWx3: float32 in [0, 1], uint8 or uint16):
+        ``lq``, ``gt``, ``gt_usm`` (float32 CHW). Integer images are cropped before they are made float."""
+        gt = to_float01(augment_crop_or_pad(gt, self.crop_pad_size, self.use_hflip, self.use_rot, rng))
         sharp = usm_sharp(gt) if self.usm_gt else None
         lq = degrade(sharp if self.usm_gt else gt, self.options, rng, self.scale)
         lq_size = self.gt_size // self.scale

@@ -115,6 +115,18 @@ def test_filter2d_is_reflect101_correlation_for_separable_and_general_kernels():
         np.testing.assert_allclose(deg.filter2d(img, kernel), reference_correlate(img, kernel), atol=2e-6)
 
 
+def test_filter2d_large_kernel_on_large_image_takes_the_dft_path_with_the_same_values():
+    img = textured(240, 230)  # above the DFT threshold; odd sizes exercise the padding to a DFT size
+    rng = np.random.default_rng(6)
+    asymmetric = rng.random((21, 21))
+    asymmetric /= asymmetric.sum()
+    for kernel in (asymmetric, bivariate_gaussian(21, 2.5, 1.2, 0.7, isotropic=False)):
+        np.testing.assert_allclose(deg.filter2d(img, kernel), reference_correlate(img, kernel), atol=2e-6)
+    gray = img[:, :, 1].copy()
+    np.testing.assert_allclose(deg.dft_correlate(gray, asymmetric.astype(np.float32)),
+                               reference_correlate(img, asymmetric)[:, :, 1], atol=2e-6)
+
+
 def test_filter2d_ignores_zero_padding_and_none_is_identity():
     img = textured(40, 40)
     kernel = bivariate_gaussian(7, 1.0, 0.6, 0.3, isotropic=False)
