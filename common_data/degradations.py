@@ -160,9 +160,16 @@ def resolve_options(opt=None):
 
 
 # ----------------------------------------------------------------------------------------------- single steps
+def to_uint8(img):
+    """``round(clip(img * 255, 0, 255))`` as uint8 (OpenCV: round half to even, as ``np.rint``)."""
+    return cv2.convertScaleAbs(cv2.max(img, 0.0), alpha=255.0)
+
+
 def quantize(img):
     """Clip to [0, 1] and round to a multiple of 1/255 (Real-ESRGAN's last step)."""
-    return (np.clip(np.rint(img * 255.0), 0, 255) / 255.0).astype(np.float32, copy=False)
+    out = to_uint8(img).astype(np.float32)
+    np.divide(out, np.float32(255.0), out=out)
+    return out
 
 
 def _trim_zero_border(kernel):
@@ -318,7 +325,7 @@ def poisson_noise(img, scale, rng, gray=False):
     """BasicSR's Poisson noise: ``Poisson(x * vals) / vals - x`` times ``scale``, with ``x`` the image rounded to
     1/255 and ``vals`` the number of distinct 8-bit values rounded up to a power of two; ``gray`` uses the luma."""
     src = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if gray else img
-    levels = cv2.convertScaleAbs(cv2.max(src, 0), alpha=255)  # round(clip(x * 255, 0, 255)) as uint8
+    levels = to_uint8(src)
     distinct = np.count_nonzero(np.bincount(levels.ravel(), minlength=256))
     vals = 2.0 ** np.ceil(np.log2(max(distinct, 1)))
     counts = sample_poisson_levels(levels, vals, rng)
@@ -329,7 +336,8 @@ def poisson_noise(img, scale, rng, gray=False):
 
 
 def add_noise(img, noise):
-    return np.clip(img + noise, 0, 1).astype(np.float32, copy=False)
+    out = np.add(img, noise, dtype=np.float32)
+    return np.clip(out, 0, 1, out=out)
 
 
 def random_add_gaussian_noise(img, sigma_range, gray_prob, rng):
@@ -353,12 +361,13 @@ def random_add_noise(img, gaussian_prob, noise_range, poisson_scale_range, gray_
 
 def jpeg(img, quality):
     """JPEG round trip through OpenCV at ``quality`` (rounded to an integer, 4:2:0 chroma as DiffJPEG)."""
-    u8 = np.rint(np.clip(img, 0, 1) * 255.0).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(u8, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(round(quality))])
+    bgr = cv2.cvtColor(to_uint8(img), cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(round(quality))])
     if not ok:
         raise RuntimeError("OpenCV could not encode a JPEG")
-    out = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    return out.astype(np.float32) / np.float32(255.0)
+    out = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB).astype(np.float32)
+    np.divide(out, np.float32(255.0), out=out)
+    return out
 
 
 @functools.lru_cache(maxsize=8)
