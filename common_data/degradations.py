@@ -402,8 +402,9 @@ def usm_sharp(img, weight=0.5, radius=50, threshold=10, crop=None):
     soft = soft[y - c0:y - c0 + h, x - d0:x - d0 + w]
     residual = residual[y - c0:y - c0 + h, x - d0:x - d0 + w]
     base = img[y:y + h, x:x + w]
-    sharp = np.clip(base + weight * residual, 0, 1)
-    return (base + soft * (sharp - base)).astype(np.float32, copy=False)
+    sharp = cv2.scaleAdd(residual, float(weight), base)
+    np.clip(sharp, 0, 1, out=sharp)
+    return cv2.scaleAdd(cv2.multiply(soft, cv2.subtract(sharp, base)), 1.0, base)
 
 
 # ----------------------------------------------------------------------------------------------- pipelines
