@@ -29,6 +29,8 @@ def worker(args):
 
     import numpy as np
     sys.path.insert(0, ROOT)
+    from common_data.memory import keep_freed_memory
+    keep_freed_memory()  # as both backends' run() do
     rng = np.random.default_rng(0)
     lq = rng.random((args.batch, 3, args.lq, args.lq), dtype=np.float32)
     gt = rng.random((args.batch, 3, args.lq * 4, args.lq * 4), dtype=np.float32)
@@ -91,7 +93,7 @@ def run_engine(name, nb, args):
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode or not lines:
         return None
-    return json.loads(lines[-1])["median"]
+    return json.loads(lines[-1])
 
 
 def main(argv=None):
@@ -109,28 +111,30 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.engine:
         return worker(args)
-    results = {}
+    results, firsts = {}, {}
     for nb in args.nb:
         for _ in range(args.rounds):
             for name in args.engines:
-                t = run_engine(name, nb, args)
-                if t is not None:
-                    results.setdefault((name, nb), []).append(t)
+                r = run_engine(name, nb, args)
+                if r is not None:
+                    results.setdefault((name, nb), []).append(r["median"])
+                    firsts.setdefault((name, nb), []).append(r["first"])
     print(f"RRDBNet training step, batch {args.batch}, {args.lq}²→{args.lq * 4}², L1 + Adam, "
           f"{args.threads} threads, medians of {args.rounds} rounds × {args.steps} steps\n")
-    head = "| engine | " + " | ".join(f"nb={nb} s/step | vs torch" for nb in args.nb) + " |"
+    head = "| engine | " + " | ".join(f"nb={nb} s/step | vs torch | first step s" for nb in args.nb) + " |"
     print(head)
-    print("|---" * (1 + 2 * len(args.nb)) + "|")
+    print("|---" * (1 + 3 * len(args.nb)) + "|")
     for name in args.engines:
         row = [name]
         for nb in args.nb:
             ts = results.get((name, nb))
             ref = results.get(("torch fp32", nb))
             if not ts:
-                row += ["failed", ""]
+                row += ["failed", "", ""]
                 continue
             t = statistics.median(ts)
-            row += [f"{t:.2f}", f"{t / statistics.median(ref):.2f}" if ref else ""]
+            row += [f"{t:.2f}", f"{t / statistics.median(ref):.2f}" if ref else "",
+                    f"{statistics.median(firsts[(name, nb)]):.1f}"]
         print("| " + " | ".join(row) + " |")
     return 0
 

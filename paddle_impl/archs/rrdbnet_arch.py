@@ -11,6 +11,7 @@ State-dict keys (PaddleGAN ``ppgan.models.generators.RRDBNet``; BasicSR name in 
 
 every one a Conv2D with ``.weight`` (OIHW) and ``.bias``, so a checkpoint converts by renaming only.
 """
+import contextlib
 import math
 
 import paddle
@@ -49,6 +50,43 @@ def torch_default_init(layer):
         uniform(layer.bias)
 
 
+_ONEDNN_TRAIN_OPS = False
+
+
+@contextlib.contextmanager
+def onednn_train_ops(enabled=True):
+    """Build the forward with ops whose oneDNN backward is fast (set by the static train step while it traces).
+
+    Paddle 3.2.2's oneDNN backward of ``leaky_relu`` and of a broadcast bias add falls to oneDNN's reference
+    kernels (``ref:any``: the conv writes NHWC, its backward blocked NCHW16c, and eltwise backward / the bias
+    reduction have no fast kernel for mixed or blocked formats), which cost about half of a static training step.
+    Inside this block LeakyReLU is ``where(x >= 0, x, slope * x)`` and a conv's bias is ``expand_as``-ed to the
+    conv output before the add (no broadcast add); both run on plain CPU kernels, give the same values and the
+    same gradients (also at x == 0), and keep every parameter and state-dict name. Eager training, inference and
+    export never enter this block.
+    """
+    global _ONEDNN_TRAIN_OPS
+    old, _ONEDNN_TRAIN_OPS = _ONEDNN_TRAIN_OPS, enabled
+    try:
+        yield
+    finally:
+        _ONEDNN_TRAIN_OPS = old
+
+
+def _lrelu(layer, x):
+    if not _ONEDNN_TRAIN_OPS:
+        return layer(x)
+    return paddle.where(x >= 0, x, x * layer._negative_slope)  # gradient 1 at x == 0, as paddle's leaky_relu
+
+
+def _conv(layer, x):
+    if not _ONEDNN_TRAIN_OPS or layer.bias is None or layer._padding_mode != 'zeros':
+        return layer(x)
+    y = F.conv2d(x, layer.weight, None, layer._stride, layer._padding, layer._dilation, layer._groups,
+                 layer._data_format)
+    return y + paddle.expand_as(layer.bias.reshape([1, -1, 1, 1]), y)
+
+
 def pixel_unshuffle(x, factor):
     """(N, C, H*f, W*f) -> (N, C*f*f, H, W), channel order as ``torch.nn.functional.pixel_unshuffle``."""
     return F.pixel_unshuffle(x, factor)
@@ -68,11 +106,12 @@ class ResidualDenseBlock(nn.Layer):
         default_init_weights([self.conv1, self.conv2, self.conv3, self.conv4, self.conv5], 0.1)
 
     def forward(self, x):
-        x1 = self.lrelu(self.conv1(x))
-        x2 = self.lrelu(self.conv2(paddle.concat([x, x1], 1)))
-        x3 = self.lrelu(self.conv3(paddle.concat([x, x1, x2], 1)))
-        x4 = self.lrelu(self.conv4(paddle.concat([x, x1, x2, x3], 1)))
-        x5 = self.conv5(paddle.concat([x, x1, x2, x3, x4], 1))
+        lrelu = self.lrelu
+        x1 = _lrelu(lrelu, _conv(self.conv1, x))
+        x2 = _lrelu(lrelu, _conv(self.conv2, paddle.concat([x, x1], 1)))
+        x3 = _lrelu(lrelu, _conv(self.conv3, paddle.concat([x, x1, x2], 1)))
+        x4 = _lrelu(lrelu, _conv(self.conv4, paddle.concat([x, x1, x2, x3], 1)))
+        x5 = _conv(self.conv5, paddle.concat([x, x1, x2, x3, x4], 1))
         return x5 * 0.2 + x
 
 
@@ -131,11 +170,11 @@ class RRDBNet(nn.Layer):
             if pad_h or pad_w:
                 feat = F.pad(feat, [0, pad_w, 0, pad_h], mode='reflect')
             feat = pixel_unshuffle(feat, self.unshuffle)
-        feat = self.conv_first(feat)
-        feat = feat + self.trunk_conv(self.RRDB_trunk(feat))
-        feat = self.lrelu(self.upconv1(F.interpolate(feat, scale_factor=2, mode='nearest')))
-        feat = self.lrelu(self.upconv2(F.interpolate(feat, scale_factor=2, mode='nearest')))
-        out = self.conv_last(self.lrelu(self.HRconv(feat)))
+        feat = _conv(self.conv_first, feat)
+        feat = feat + _conv(self.trunk_conv, self.RRDB_trunk(feat))
+        feat = _lrelu(self.lrelu, _conv(self.upconv1, F.interpolate(feat, scale_factor=2, mode='nearest')))
+        feat = _lrelu(self.lrelu, _conv(self.upconv2, F.interpolate(feat, scale_factor=2, mode='nearest')))
+        out = _conv(self.conv_last, _lrelu(self.lrelu, _conv(self.HRconv, feat)))
         if out.shape[2] != h * self.scale or out.shape[3] != w * self.scale:
             out = out[:, :, :h * self.scale, :w * self.scale]
         return out

@@ -1,5 +1,6 @@
 """run(cfg, args): train, resume, or evaluate once with the Paddle backend; returns the process exit code."""
 from common_data.errors import UserError
+from common_data.memory import keep_freed_memory
 
 from .trainer import Trainer
 
@@ -10,6 +11,7 @@ def run(cfg, args):
     """``--evaluate-only --load W``: validate once; else train (after ``--resume`` / ``--load`` / auto-resume)."""
     if getattr(args, "evaluate_only", False) and not getattr(args, "load", None):
         raise UserError("--evaluate-only needs the weights to evaluate: add --load PATH (an iter_N_weight file)")
+    keep_freed_memory()
     trainer = Trainer(cfg, args)
     try:
         if getattr(args, "evaluate_only", False):

@@ -14,6 +14,8 @@ import contextlib
 import numpy as np
 import paddle
 
+from ..archs.rrdbnet_arch import onednn_train_ops
+
 
 @contextlib.contextmanager
 def static_mode():
@@ -28,14 +30,23 @@ def static_mode():
             paddle.disable_static()
 
 
+def onednn_enabled():
+    flags = paddle.get_flags(["FLAGS_use_mkldnn", "FLAGS_use_onednn"])
+    return bool(flags["FLAGS_use_mkldnn"] or flags["FLAGS_use_onednn"])
+
+
 class StaticPixelStep:
     """One compiled train step ``loss = criterion(net(lq), gt)``; Adam state lives in the static scope.
 
     ``build_net()`` / ``build_loss()`` make fresh layers inside the program; ``make_optimizer(parameters)`` returns a
     paddle optimizer (its LRScheduler is stepped by the caller as in eager training).
+
+    With oneDNN on, the net is traced under ``onednn_train_ops`` (LeakyReLU and conv bias as ops whose backward has
+    fast kernels; same values, gradients and parameter names).
     """
 
     def __init__(self, build_net, build_loss, make_optimizer, lq_shape, gt_shape):
+        onednn = onednn_enabled()
         self.main, self.startup = paddle.static.Program(), paddle.static.Program()
         self.scope = paddle.static.Scope()
         self.lq_shape, self.gt_shape = tuple(lq_shape[1:]), tuple(gt_shape[1:])
@@ -43,7 +54,8 @@ class StaticPixelStep:
             lq = paddle.static.data("lq", [None, *self.lq_shape], "float32")
             gt = paddle.static.data("gt", [None, *self.gt_shape], "float32")
             self.net = build_net()
-            self.loss = build_loss()(self.net(lq), gt)
+            with onednn_train_ops(onednn):
+                self.loss = build_loss()(self.net(lq), gt)
             self.optimizer = make_optimizer(self.net.parameters())
             self.optimizer.minimize(self.loss)
             self._names = {k: v.name for k, v in self.net.state_dict().items()}

@@ -2,6 +2,7 @@
 import torch.distributed as dist
 
 from common_data.errors import UserError
+from common_data.memory import keep_freed_memory
 
 from .trainer import Options, Trainer
 
@@ -17,6 +18,7 @@ def run(cfg, args=None):
     opts = Options(args)
     if opts.evaluate_only and not opts.load:
         raise UserError("--evaluate-only needs the weights to evaluate: add --load PATH (an iter_N_weight file)")
+    keep_freed_memory()
     trainer = None
     try:
         trainer = Trainer(cfg, opts)
