@@ -57,7 +57,12 @@ def run(title, cmd):
     if proc.returncode:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         keep.append(f"_failed (exit {proc.returncode}): {tail}_")
-    return "\n".join(keep)
+    lines = []
+    for ln in keep:  # Markdown needs a blank line between a text line and the table after it
+        if lines and ln.startswith("|") and not lines[-1].startswith("|"):
+            lines.append("")
+        lines.append(ln)
+    return "\n".join(lines)
 
 
 def render(sections):
