@@ -144,3 +144,44 @@ def collate(items):
     if isinstance(first, (bool, int, float, np.number, np.bool_)):
         return np.array(items)
     return list(items)
+
+
+def no_batches_error(where, num_items, per_rank, batch_size):
+    """The DataError of a training loader that would yield no batch (too few items for ``drop_last``)."""
+    return DataError(f"{where}: {num_items} item(s) ({per_rank} per process) is less than batch_size {batch_size} "
+                     f"with drop_last; lower {where}.batch_size or add data")
+
+
+class IterLoader:
+    """Endless iterator over a training loader; ``epoch`` counts passes (starting at 1).
+
+    The loader (either backend's ``build_dataloader``) has ``batches_per_epoch``, ``items_per_batch`` and a
+    ``seeded_sampler`` with ``set_epoch(epoch, skip_items)``. ``start_batch`` (batches already consumed, e.g.
+    iterations x accumulate_steps when resuming) positions it mid-epoch without reading the skipped items.
+    """
+
+    def __init__(self, loader, start_batch=0):
+        self.loader = loader
+        per_epoch = loader.batches_per_epoch
+        self.epoch = 1 + start_batch // per_epoch
+        self._iter = self._new_iter(skip_batches=start_batch % per_epoch)
+
+    def _new_iter(self, skip_batches=0):
+        sampler = getattr(self.loader, "seeded_sampler", None)
+        if sampler is not None:
+            sampler.set_epoch(self.epoch, skip_batches * self.loader.items_per_batch)
+        return iter(self.loader)
+
+    def __next__(self):
+        try:
+            return check_batch(next(self._iter))
+        except StopIteration:
+            self.epoch += 1
+            self._iter = self._new_iter()
+            return check_batch(next(self._iter))
+
+    def __iter__(self):
+        return self
+
+    def __len__(self):
+        return self.loader.batches_per_epoch

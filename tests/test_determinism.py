@@ -14,6 +14,7 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from common_data.config import load_config  # noqa: E402
+from common_data.datasets import IterLoader  # noqa: E402
 from common_data.demo_data import make_demo_data  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,7 +66,7 @@ def as_numpy(value):
 
 def first_batches(backend, block, seed, n=NUM_BATCHES):
     data = engine(backend, "data")
-    loader = data.IterLoader(data.build_dataloader(block, is_train=True, seed=seed))
+    loader = IterLoader(data.build_dataloader(block, is_train=True, seed=seed))
     return [{k: as_numpy(v) for k, v in next(loader).items()} for _ in range(n)]
 
 

@@ -10,9 +10,8 @@ numpy's, not torch's, so the two backends see the same items in different orders
 import numpy as np
 import paddle
 
-from common_data.datasets import (CheckedLoader, build_dataset, check_batch, collate, guarded_item, item_seed,
-                                  loader_options, seeded_item)
-from common_data.errors import DataError
+from common_data.datasets import (CheckedLoader, build_dataset, collate, guarded_item, item_seed, loader_options,
+                                  no_batches_error, seeded_item)
 
 
 class ItemSeededDataset(paddle.io.Dataset):
@@ -111,43 +110,7 @@ def build_dataloader(cfg_block, is_train=True, distributed=False, seed=0, where=
     sampler = SeededBatchSampler(len(dataset), opts["batch_size"], opts["shuffle"], opts["drop_last"], seed,
                                  rank, world)
     if len(sampler) == 0:
-        raise DataError(f"{where}: {len(dataset)} item(s) ({sampler.per_rank} per process) is less than batch_size "
-                        f"{opts['batch_size']} with drop_last; lower {where}.batch_size or add data")
+        raise no_batches_error(where, len(dataset), sampler.per_rank, opts["batch_size"])
     loader = paddle.io.DataLoader(ItemSeededDataset(dataset), batch_sampler=sampler, **common)
-    loader.batches_per_epoch = len(sampler)
-    loader.seeded_sampler = sampler
+    loader.batches_per_epoch, loader.items_per_batch, loader.seeded_sampler = len(sampler), opts["batch_size"], sampler
     return loader
-
-
-class IterLoader:
-    """Endless iterator over a training DataLoader; ``epoch`` counts passes (starting at 1).
-
-    ``start_batch`` (batches already consumed, e.g. iterations x accumulate_steps when resuming) positions it
-    mid-epoch without reading the skipped items.
-    """
-
-    def __init__(self, loader, start_batch=0):
-        self.loader = loader
-        per_epoch = loader.batches_per_epoch
-        self.epoch = 1 + start_batch // per_epoch
-        self._iter = self._new_iter(skip_batches=start_batch % per_epoch)
-
-    def _new_iter(self, skip_batches=0):
-        sampler = getattr(self.loader, "seeded_sampler", None)
-        if sampler is not None:
-            sampler.set_epoch(self.epoch, skip_batches * sampler.batch_size)
-        return iter(self.loader)
-
-    def __next__(self):
-        try:
-            return check_batch(next(self._iter))
-        except StopIteration:
-            self.epoch += 1
-            self._iter = self._new_iter()
-            return check_batch(next(self._iter))
-
-    def __iter__(self):
-        return self
-
-    def __len__(self):
-        return self.loader.batches_per_epoch

@@ -33,6 +33,7 @@ import yaml
 
 from common_data.checkpoints import checkpoint_name, newest_checkpoint, parse_checkpoint_name
 from common_data.config import parse_min_max, to_plain
+from common_data.datasets import IterLoader
 from common_data.errors import ConfigError, UserError
 from common_data.imageio import write_image
 from common_data.logfmt import TimeAverager, log_line, metrics_line
@@ -42,7 +43,7 @@ from common_data.visual import chw_to_uint8, make_strip
 from .. import metrics as backend_metrics  # noqa: F401  (registers LPIPSMetric in common_data's METRICS)
 from ..models import build_model
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
-from .data import IterLoader, build_dataloader
+from .data import build_dataloader
 
 BACKEND = "paddle"
 RANK_WEIGHTS_ENV = "ESRGAN_TWIN_SAVE_RANK_WEIGHTS"

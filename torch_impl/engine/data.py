@@ -9,9 +9,8 @@ run sees exactly the batches an uninterrupted run would, whatever the number of 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from common_data.datasets import (CheckedLoader, build_dataset, check_batch, collate, guarded_item, item_seed,
-                                  loader_options, seeded_item)
-from common_data.errors import DataError
+from common_data.datasets import (CheckedLoader, build_dataset, collate, guarded_item, item_seed, loader_options,
+                                  no_batches_error, seeded_item)
 
 
 class ItemSeededDataset(Dataset):
@@ -92,42 +91,8 @@ def build_dataloader(cfg_block, is_train=True, distributed=False, seed=0, where=
     per_rank = len(base)
     batches = per_rank // opts["batch_size"] if opts["drop_last"] else -(-per_rank // opts["batch_size"])
     if batches == 0:
-        raise DataError(f"{where}: {len(dataset)} item(s) ({per_rank} per process) is less than batch_size "
-                        f"{opts['batch_size']} with drop_last; lower {where}.batch_size or add data")
-    loader = DataLoader(ItemSeededDataset(dataset), sampler=SeededSampler(base, seed or 0, rank), **common)
-    loader.batches_per_epoch = batches
+        raise no_batches_error(where, len(dataset), per_rank, opts["batch_size"])
+    sampler = SeededSampler(base, seed or 0, rank)
+    loader = DataLoader(ItemSeededDataset(dataset), sampler=sampler, **common)
+    loader.batches_per_epoch, loader.items_per_batch, loader.seeded_sampler = batches, opts["batch_size"], sampler
     return loader
-
-
-class IterLoader:
-    """Endless iterator over a training DataLoader; ``epoch`` counts passes (starting at 1).
-
-    ``start_batch`` (batches already consumed, e.g. iterations x accumulate_steps when resuming) positions it
-    mid-epoch without reading the skipped items.
-    """
-
-    def __init__(self, loader, start_batch=0):
-        self.loader = loader
-        per_epoch = loader.batches_per_epoch
-        self.epoch = 1 + start_batch // per_epoch
-        self._iter = self._new_iter(skip_batches=start_batch % per_epoch)
-
-    def _new_iter(self, skip_batches=0):
-        sampler = self.loader.sampler
-        if isinstance(sampler, SeededSampler):
-            sampler.set_epoch(self.epoch, skip_batches * self.loader.batch_size)
-        return iter(self.loader)
-
-    def __next__(self):
-        try:
-            return check_batch(next(self._iter))
-        except StopIteration:
-            self.epoch += 1
-            self._iter = self._new_iter()
-            return check_batch(next(self._iter))
-
-    def __iter__(self):
-        return self
-
-    def __len__(self):
-        return self.loader.batches_per_epoch
