@@ -20,7 +20,9 @@ ENGINES = {
     "torch bf16 autocast": ({}, ["torch", "--bf16"]),
     "paddle eager": ({}, ["paddle"]),
     "paddle eager, MKL_DEBUG_CPU_TYPE=5": ({"MKL_DEBUG_CPU_TYPE": "5"}, ["paddle"]),
-    "paddle static + oneDNN (to_static)": ({"FLAGS_use_mkldnn": "1"}, ["paddle", "--static"]),
+    "paddle static + oneDNN, plain ops (ESRGAN_TWIN_FUSED_OPS=0)": (
+        {"FLAGS_use_mkldnn": "1", "ESRGAN_TWIN_FUSED_OPS": "0"}, ["paddle", "--static"]),
+    "paddle static + oneDNN + fused bias/LeakyReLU op (to_static)": ({"FLAGS_use_mkldnn": "1"}, ["paddle", "--static"]),
 }
 
 

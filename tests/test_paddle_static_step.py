@@ -5,6 +5,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SCRIPT = textwrap.dedent("""
@@ -45,12 +47,15 @@ SCRIPT = textwrap.dedent("""
     twin.set_optimizer_state(static.optimizer_state())
     out["resumed"] = [twin.step(lq, gt), static.step(lq, gt)]
     out["n_opt_state"] = len(static.optimizer_state())
+    out["ops"] = sorted({op.name() for op in static.main.global_block().ops})
     print(json.dumps(out))
 """)
 
 
-def test_static_step_matches_eager_training_and_resumes():
-    env = dict(os.environ, FLAGS_use_mkldnn="1", OMP_NUM_THREADS="1")
+@pytest.mark.parametrize("fused", ["1", "0"])
+def test_static_step_matches_eager_training_and_resumes(fused):
+    """With the fused bias+LeakyReLU op (it gets oneDNN-layout inputs here) and with its plain-op fallback."""
+    env = dict(os.environ, FLAGS_use_mkldnn="1", OMP_NUM_THREADS="1", ESRGAN_TWIN_FUSED_OPS=fused)
     proc = subprocess.run([sys.executable, "-c", f"ROOT = {ROOT!r}\n" + SCRIPT], env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -62,3 +67,4 @@ def test_static_step_matches_eager_training_and_resumes():
     assert res["resumed"][0] == res["resumed"][1]
     # Adam keeps moment1, moment2, beta1_pow, beta2_pow per parameter.
     assert res["n_opt_state"] % 4 == 0 and res["n_opt_state"] > 0
+    assert ("custom_op.bias_act" in res["ops"]) == (fused == "1"), res["ops"]

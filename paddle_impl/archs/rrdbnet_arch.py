@@ -20,6 +20,7 @@ import paddle.nn.functional as F
 
 from common_data.errors import ConfigError
 
+from ..cpu_ops import bias_act_op
 from . import ARCHS
 
 
@@ -60,10 +61,10 @@ def onednn_train_ops(enabled=True):
     Paddle 3.2.2's oneDNN backward of ``leaky_relu`` and of a broadcast bias add falls to oneDNN's reference
     kernels (``ref:any``: the conv writes NHWC, its backward blocked NCHW16c, and eltwise backward / the bias
     reduction have no fast kernel for mixed or blocked formats), which cost about half of a static training step.
-    Inside this block LeakyReLU is ``where(x >= 0, x, slope * x)`` and a conv's bias is ``expand_as``-ed to the
-    conv output before the add (no broadcast add); both run on plain CPU kernels, give the same values and the
-    same gradients (also at x == 0), and keep every parameter and state-dict name. Eager training, inference and
-    export never enter this block.
+    Inside this block each conv runs without its bias, and the bias and LeakyReLU follow as one fused C++ op
+    (``paddle_impl.cpu_ops.bias_act``); when that op cannot be built, as ``expand_as`` + add and
+    ``where(x >= 0, x, slope * x)`` on plain kernels. Both give the same values and gradients (also at x == 0) and
+    keep every parameter and state-dict name. Eager training, inference and export never enter this block.
     """
     global _ONEDNN_TRAIN_OPS
     old, _ONEDNN_TRAIN_OPS = _ONEDNN_TRAIN_OPS, enabled
@@ -73,18 +74,18 @@ def onednn_train_ops(enabled=True):
         _ONEDNN_TRAIN_OPS = old
 
 
-def _lrelu(layer, x):
-    if not _ONEDNN_TRAIN_OPS:
-        return layer(x)
-    return paddle.where(x >= 0, x, x * layer._negative_slope)  # gradient 1 at x == 0, as paddle's leaky_relu
-
-
-def _conv(layer, x):
-    if not _ONEDNN_TRAIN_OPS or layer.bias is None or layer._padding_mode != 'zeros':
-        return layer(x)
-    y = F.conv2d(x, layer.weight, None, layer._stride, layer._padding, layer._dilation, layer._groups,
-                 layer._data_format)
-    return y + paddle.expand_as(layer.bias.reshape([1, -1, 1, 1]), y)
+def _conv_act(conv, x, lrelu=None):
+    """``conv(x)``, then ``lrelu`` when given; under ``onednn_train_ops`` with the ops described there."""
+    if not _ONEDNN_TRAIN_OPS or conv.bias is None or conv._padding_mode != 'zeros':
+        y = conv(x)
+        return y if lrelu is None else lrelu(y)
+    y = F.conv2d(x, conv.weight, None, conv._stride, conv._padding, conv._dilation, conv._groups, conv._data_format)
+    slope = 1.0 if lrelu is None else lrelu._negative_slope
+    fused = bias_act_op() if slope > 0 and conv._data_format == 'NCHW' else None
+    if fused is not None:
+        return fused(y, conv.bias, slope)
+    y = y + paddle.expand_as(conv.bias.reshape([1, -1, 1, 1]), y)
+    return y if lrelu is None else paddle.where(y >= 0, y, y * slope)  # gradient 1 at 0, as paddle's leaky_relu
 
 
 def pixel_unshuffle(x, factor):
@@ -107,11 +108,11 @@ class ResidualDenseBlock(nn.Layer):
 
     def forward(self, x):
         lrelu = self.lrelu
-        x1 = _lrelu(lrelu, _conv(self.conv1, x))
-        x2 = _lrelu(lrelu, _conv(self.conv2, paddle.concat([x, x1], 1)))
-        x3 = _lrelu(lrelu, _conv(self.conv3, paddle.concat([x, x1, x2], 1)))
-        x4 = _lrelu(lrelu, _conv(self.conv4, paddle.concat([x, x1, x2, x3], 1)))
-        x5 = _conv(self.conv5, paddle.concat([x, x1, x2, x3, x4], 1))
+        x1 = _conv_act(self.conv1, x, lrelu)
+        x2 = _conv_act(self.conv2, paddle.concat([x, x1], 1), lrelu)
+        x3 = _conv_act(self.conv3, paddle.concat([x, x1, x2], 1), lrelu)
+        x4 = _conv_act(self.conv4, paddle.concat([x, x1, x2, x3], 1), lrelu)
+        x5 = _conv_act(self.conv5, paddle.concat([x, x1, x2, x3, x4], 1))
         return x5 * 0.2 + x
 
 
@@ -170,11 +171,11 @@ class RRDBNet(nn.Layer):
             if pad_h or pad_w:
                 feat = F.pad(feat, [0, pad_w, 0, pad_h], mode='reflect')
             feat = pixel_unshuffle(feat, self.unshuffle)
-        feat = _conv(self.conv_first, feat)
-        feat = feat + _conv(self.trunk_conv, self.RRDB_trunk(feat))
-        feat = _lrelu(self.lrelu, _conv(self.upconv1, F.interpolate(feat, scale_factor=2, mode='nearest')))
-        feat = _lrelu(self.lrelu, _conv(self.upconv2, F.interpolate(feat, scale_factor=2, mode='nearest')))
-        out = _conv(self.conv_last, _lrelu(self.lrelu, _conv(self.HRconv, feat)))
+        feat = _conv_act(self.conv_first, feat)
+        feat = feat + _conv_act(self.trunk_conv, self.RRDB_trunk(feat))
+        feat = _conv_act(self.upconv1, F.interpolate(feat, scale_factor=2, mode='nearest'), self.lrelu)
+        feat = _conv_act(self.upconv2, F.interpolate(feat, scale_factor=2, mode='nearest'), self.lrelu)
+        out = _conv_act(self.conv_last, _conv_act(self.HRconv, feat, self.lrelu))
         if out.shape[2] != h * self.scale or out.shape[3] != w * self.scale:
             out = out[:, :, :h * self.scale, :w * self.scale]
         return out

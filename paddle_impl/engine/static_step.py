@@ -15,6 +15,7 @@ import numpy as np
 import paddle
 
 from ..archs.rrdbnet_arch import onednn_train_ops
+from ..cpu_ops import bias_act_op
 
 
 @contextlib.contextmanager
@@ -41,12 +42,14 @@ class StaticPixelStep:
     ``build_net()`` / ``build_loss()`` make fresh layers inside the program; ``make_optimizer(parameters)`` returns a
     paddle optimizer (its LRScheduler is stepped by the caller as in eager training).
 
-    With oneDNN on, the net is traced under ``onednn_train_ops`` (LeakyReLU and conv bias as ops whose backward has
-    fast kernels; same values, gradients and parameter names).
+    With oneDNN on, the net is traced under ``onednn_train_ops`` (conv bias and LeakyReLU as one fused C++ op, built
+    on first use, or as plain ops whose backward has fast kernels; same values, gradients and parameter names).
     """
 
     def __init__(self, build_net, build_loss, make_optimizer, lq_shape, gt_shape):
         onednn = onednn_enabled()
+        if onednn:
+            bias_act_op()  # build or load it (or log why not) before tracing
         self.main, self.startup = paddle.static.Program(), paddle.static.Program()
         self.scope = paddle.static.Scope()
         self.lq_shape, self.gt_shape = tuple(lq_shape[1:]), tuple(gt_shape[1:])

@@ -1,0 +1,51 @@
+"""paddle_impl.cpu_ops: the fused bias+LeakyReLU op against its formula, and the fallback when it cannot build."""
+import logging
+
+import numpy as np
+import paddle
+import pytest
+
+import paddle_impl.cpu_ops as cpu_ops
+from paddle_impl.cpu_ops import bias_act_op
+
+
+@pytest.mark.parametrize("slope", [0.2, 1.0])
+def test_fused_bias_act_equals_its_formula(slope):
+    """bias_act(x, b, slope) = leaky_relu(x + b[c]); dx = g * (1 where x + b >= 0 else slope), db = sum of dx."""
+    op = bias_act_op()
+    assert op is not None
+    rng = np.random.default_rng(6)
+    x = rng.random((2, 3, 5, 4), dtype=np.float32) - 0.5
+    b = np.array([0.1, -0.2, 0.0], np.float32)
+    x[0, 2, 0, :] = 0.0  # x + b == 0 exactly: gradient 1
+    g = rng.random(x.shape, dtype=np.float32)
+    xt, bt = paddle.to_tensor(x, stop_gradient=False), paddle.to_tensor(b, stop_gradient=False)
+    out = op(xt, bt, slope)
+    (out * paddle.to_tensor(g)).sum().backward()
+    pre = x + b[None, :, None, None]
+    np.testing.assert_allclose(out.numpy(), np.where(pre >= 0, pre, slope * pre), rtol=1e-6, atol=1e-7)
+    dx = np.where(pre >= 0, g, slope * g)
+    np.testing.assert_allclose(xt.grad.numpy(), dx, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(bt.grad.numpy(), dx.sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-6)
+
+
+def test_unbuildable_op_falls_back_with_one_warning(monkeypatch, caplog):
+    def no_compiler():
+        raise RuntimeError("Failed to run command\ng++: not found")
+
+    monkeypatch.setattr(cpu_ops, "_loaded", {})
+    monkeypatch.setattr(cpu_ops, "_build", no_compiler)
+    with caplog.at_level(logging.WARNING, logger=cpu_ops.__name__):
+        assert bias_act_op() is None
+        assert bias_act_op() is None
+    (record,) = caplog.records
+    assert "g++: not found" in record.getMessage() and "plain ops" in record.getMessage()
+
+
+def test_other_paddle_versions_use_plain_ops(monkeypatch, caplog):
+    monkeypatch.setattr(cpu_ops, "_loaded", {})
+    monkeypatch.setattr(paddle, "__version__", "3.3.0")
+    monkeypatch.setattr(cpu_ops, "_build", lambda: pytest.fail("must not build for another Paddle version"))
+    with caplog.at_level(logging.WARNING, logger=cpu_ops.__name__):
+        assert bias_act_op() is None
+    assert "3.3.0" in caplog.text
