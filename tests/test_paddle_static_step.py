@@ -53,9 +53,11 @@ SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("fused", ["1", "0"])
-def test_static_step_matches_eager_training_and_resumes(fused):
-    """With the fused bias+LeakyReLU op (it gets oneDNN-layout inputs here) and with its plain-op fallback."""
-    env = dict(os.environ, FLAGS_use_mkldnn="1", OMP_NUM_THREADS="1", ESRGAN_TWIN_FUSED_OPS=fused)
+def test_static_step_matches_eager_training_and_resumes(fused, tmp_path):
+    """With the fused bias+LeakyReLU op, compiled here into an empty cache as on a fresh machine (it gets
+    oneDNN-layout inputs in this program), and with its plain-op fallback."""
+    env = dict(os.environ, FLAGS_use_mkldnn="1", OMP_NUM_THREADS="1", ESRGAN_TWIN_FUSED_OPS=fused,
+               ESRGAN_TWIN_CACHE=str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", f"ROOT = {ROOT!r}\n" + SCRIPT], env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -68,3 +70,4 @@ def test_static_step_matches_eager_training_and_resumes(fused):
     # Adam keeps moment1, moment2, beta1_pow, beta2_pow per parameter.
     assert res["n_opt_state"] % 4 == 0 and res["n_opt_state"] > 0
     assert ("custom_op.bias_act" in res["ops"]) == (fused == "1"), res["ops"]
+    assert bool(list(tmp_path.rglob("*.so"))) == (fused == "1")

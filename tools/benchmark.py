@@ -3,6 +3,7 @@
     python tools/benchmark.py            # all benchmarks, README table updated
     python tools/benchmark.py --quick    # fewer repeats and smaller nets, for a smoke run
     python tools/benchmark.py --no-write # print only
+    python tools/benchmark.py --only train_step   # re-measure one section, keep the others
 
 Each measure is a script in benchmarks/ run as a child process (Paddle's threading and oneDNN flags must be set
 before paddle is imported, so engines cannot share a process). Results are quoted as ratios measured side by side
@@ -36,6 +37,10 @@ QUICK = [
 ]
 
 
+def script_name(cmd):
+    return os.path.splitext(os.path.basename(cmd[0]))[0]
+
+
 def machine():
     cpu = platform.processor() or platform.machine()
     try:
@@ -66,18 +71,41 @@ def run(title, cmd):
 
 
 def render(sections):
-    stamp = datetime.date.today().isoformat()
-    out = [START, f"Measured {stamp} on {machine()} with `python tools/benchmark.py`.", ""]
-    for title, body in sections:
-        out += [f"#### {title}", "", body, ""]
+    """The README block: one '#### title (date)' heading and table per section, in the order given."""
+    out = [START, f"Measured on {machine()} with `python tools/benchmark.py`; each heading gives its date.", ""]
+    for title, stamp, body in sections:
+        out += [f"#### {title} ({stamp})", "", body, ""]
     out.append(END)
     return "\n".join(out)
 
 
+def parse_block(text):
+    """Sections [(title, date, body)] of the README block in ``text`` (none when it has no block)."""
+    match = re.search(re.escape(START) + "(.*?)" + re.escape(END), text, flags=re.S)
+    if not match:
+        return []
+    block_date = re.search(r"^Measured (\d{4}-\d{2}-\d{2})", match.group(1).strip(), flags=re.M)  # older layout
+    default = block_date.group(1) if block_date else "date unknown"
+    parts = re.split(r"^#### (.+?)(?: \((\d{4}-\d{2}-\d{2})\))?$", match.group(1), flags=re.M)
+    return [(title, stamp or default, body.strip())
+            for title, stamp, body in zip(parts[1::3], parts[2::3], parts[3::3])]
+
+
+def merge(old, new):
+    """``old`` sections with those of the same title replaced by ``new`` ones, unknown titles appended."""
+    fresh = {title: (title, stamp, body) for title, stamp, body in new}
+    merged = [fresh.pop(title, (title, stamp, body)) for title, stamp, body in old]
+    return merged + [sec for sec in new if sec[0] in fresh]
+
+
+def readme_text():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        return f.read()
+
+
 def write_readme(block):
     path = os.path.join(ROOT, "README.md")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    text = readme_text()
     if START in text and END in text:
         text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
     else:
@@ -92,17 +120,22 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller nets and fewer repeats")
     ap.add_argument("--no-write", action="store_true", help="print the table, leave README.md alone")
+    ap.add_argument("--only", nargs="+", metavar="NAME", choices=[script_name(c) for _, c in FULL],
+                    help="run these benchmarks (script names: %(choices)s) and replace only their README sections")
     args = ap.parse_args(argv)
+    plan = [(t, c) for t, c in (QUICK if args.quick else FULL) if not args.only or script_name(c) in args.only]
+    today = datetime.date.today().isoformat()
     sections = []
-    for title, cmd in (QUICK if args.quick else FULL):
+    for title, cmd in plan:
         print(f"running {' '.join(cmd)} ...", file=sys.stderr, flush=True)
-        sections.append((title, run(title, cmd)))
+        sections.append((title, today, run(title, cmd)))
+    if args.only:
+        sections = merge(parse_block(readme_text()), sections)
     block = render(sections)
     print(block)
     if not args.no_write:
         write_readme(block)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

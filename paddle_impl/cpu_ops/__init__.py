@@ -6,21 +6,24 @@ its own backward. RRDBNet uses it after each bias-free conv while the static ste
 
 The first call compiles ``bias_act.cc`` with g++ (about 10 s) into ``$ESRGAN_TWIN_CACHE`` (default
 ``~/.cache/esrgan_twin``), under a name hashed from the source and Paddle version; later calls and processes
-load the built library. When it cannot be built (no compiler, another Paddle version than 3.2.x, whose internal
+load the built library (rebuilt when the source, the flags or Paddle change). When it cannot be built (no compiler, another Paddle version than 3.2.x, whose internal
 layout function it calls) or ``ESRGAN_TWIN_FUSED_OPS=0`` is set, ``bias_act_op()`` returns None and callers use
 plain Paddle ops (same values, slower); the reason is logged once.
 """
 import contextlib
 import fcntl
+import glob
 import hashlib
 import logging
 import os
+import sys
 import warnings
 
 import paddle
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bias_act.cc")
 SUPPORTED_PADDLE = "3.2."
+CXXFLAGS = ["-O3", "-fno-trapping-math", "-fopenmp-simd"]
 
 _log = logging.getLogger(__name__)
 _loaded = {}  # "bias_act" -> callable or None (failed; reason logged)
@@ -46,18 +49,48 @@ def _file_lock(path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def _stderr_to(path):
+    """Send file descriptor 2 (the compiler's and cpp_extension's output) to ``path`` for the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "w") as fh:
+        os.dup2(fh.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class BuildError(RuntimeError):
+    pass
+
+
 def _build():
-    from paddle.utils.cpp_extension import load
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "No ccache found"
+        from paddle.utils.cpp_extension import load
     with open(SOURCE, "rb") as fh:
-        digest = hashlib.sha1(fh.read() + paddle.__version__.encode()).hexdigest()[:10]
+        digest = hashlib.sha1(fh.read() + " ".join([paddle.__version__, *CXXFLAGS]).encode()).hexdigest()[:10]
     name = f"esrgan_twin_bias_act_{digest}"
     build_dir = os.path.join(cache_dir(), name)
     os.makedirs(build_dir, exist_ok=True)
-    with _file_lock(build_dir + ".lock"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "No ccache found"
-        # libphi_core exports the oneDNN -> NCHW layout function the op calls on oneDNN-layout inputs.
-        return load(name=name, sources=[SOURCE], extra_cxx_cflags=["-O3"], extra_ldflags=["-l:libphi_core.so"],
-                    build_directory=build_dir, verbose=False).bias_act
+    log_path = os.path.join(build_dir, "build.log")
+    with _file_lock(build_dir + ".lock"):
+        if not glob.glob(os.path.join(build_dir, "**", name + ".so"), recursive=True):
+            _log.info("compiling the fused bias+LeakyReLU op (once, about 10 s) into %s", build_dir)
+        try:
+            with _stderr_to(log_path):
+                # libphi_core exports the oneDNN -> NCHW layout function the op calls on oneDNN-layout inputs.
+                module = load(name=name, sources=[SOURCE], extra_cxx_cflags=CXXFLAGS,
+                              extra_ldflags=["-l:libphi_core.so"], build_directory=build_dir, verbose=False)
+        except Exception as exc:
+            with open(log_path, errors="replace") as fh:
+                lines = [ln.strip() for ln in fh if "error" in ln.lower() or "not found" in ln.lower()]
+            raise BuildError(f"{(lines or [str(exc)])[0][:200]}; full log: {log_path}") from exc
+    return module.bias_act
 
 
 def bias_act_op():
@@ -72,9 +105,8 @@ def bias_act_op():
         else:
             try:
                 op = _build()
-            except Exception as exc:  # no compiler, unwritable cache: fall back, say why in one line
-                reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            except (BuildError, OSError) as exc:  # no compiler, unwritable cache: fall back, say why in one line
                 _log.warning("could not build the fused bias+LeakyReLU op (%s); using plain ops (slower). "
-                             "Install g++ or set ESRGAN_TWIN_FUSED_OPS=0 to silence this.", reason[:300])
+                             "Install g++, or set ESRGAN_TWIN_FUSED_OPS=0 to choose the plain ops.", exc)
         _loaded["bias_act"] = op
     return _loaded["bias_act"]
