@@ -71,10 +71,10 @@ def run(title, cmd):
 
 
 def render(sections):
-    """The README block: one '#### title (date)' heading and table per section, in the order given."""
+    """The README block: one '#### title — date' heading and table per section, in the order given."""
     out = [START, f"Measured on {machine()} with `python tools/benchmark.py`; each heading gives its date.", ""]
     for title, stamp, body in sections:
-        out += [f"#### {title} ({stamp})", "", body, ""]
+        out += [f"#### {title} — {stamp}", "", body, ""]
     out.append(END)
     return "\n".join(out)
 
@@ -86,7 +86,7 @@ def parse_block(text):
         return []
     block_date = re.search(r"^Measured (\d{4}-\d{2}-\d{2})", match.group(1).strip(), flags=re.M)  # older layout
     default = block_date.group(1) if block_date else "date unknown"
-    parts = re.split(r"^#### (.+?)(?: \((\d{4}-\d{2}-\d{2})\))?$", match.group(1), flags=re.M)
+    parts = re.split(r"^#### (.+?)(?: — (\d{4}-\d{2}-\d{2}))?$", match.group(1), flags=re.M)
     return [(title, stamp or default, body.strip())
             for title, stamp, body in zip(parts[1::3], parts[2::3], parts[3::3])]
 

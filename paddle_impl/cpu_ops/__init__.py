@@ -2,7 +2,8 @@
 
 ``bias_act(x, bias, slope)`` is ``leaky_relu(x + bias[c], slope)`` (slope 1: the bias add alone) in one op with
 its own backward. RRDBNet uses it after each bias-free conv while the static step traces (see
-``rrdbnet_arch.onednn_train_ops``); it makes that step about 1.3x faster and its first (compile) step 2-3x faster.
+``rrdbnet_arch.onednn_train_ops``); it makes that step 1.25-1.35x faster and its first (compile) step 2.5-4x
+faster (README's benchmark).
 
 The first call compiles ``bias_act.cc`` with g++ (about 10 s) into ``$ESRGAN_TWIN_CACHE`` (default
 ``~/.cache/esrgan_twin``), under a name hashed from the source and Paddle version; later calls and processes
