@@ -6,8 +6,8 @@ its own backward. RRDBNet uses it after each bias-free conv while the static ste
 faster (README's benchmark).
 
 The first call compiles ``bias_act.cc`` with g++ (about 10 s) into ``$ESRGAN_TWIN_CACHE`` (default
-``~/.cache/esrgan_twin``), under a name hashed from the source and Paddle version; later calls and processes
-load the built library (rebuilt when the source, the flags or Paddle change). When it cannot be built (no compiler, another Paddle version than 3.2.x, whose internal
+``~/.cache/esrgan_twin``), under a name hashed from the source, the flags and the Paddle version; later calls and
+processes load the built library. When it cannot be built (no compiler; a Paddle other than 3.2.x, whose internal
 layout function it calls) or ``ESRGAN_TWIN_FUSED_OPS=0`` is set, ``bias_act_op()`` returns None and callers use
 plain Paddle ops (same values, slower); the reason is logged once.
 """
