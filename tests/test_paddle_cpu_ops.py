@@ -50,3 +50,10 @@ def test_other_paddle_versions_use_plain_ops(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger=cpu_ops.__name__):
         assert bias_act_op() is None
     assert "3.3.0" in caplog.text
+
+
+def test_other_platforms_use_plain_ops(monkeypatch):
+    monkeypatch.setattr(cpu_ops, "_loaded", {})
+    monkeypatch.setattr(cpu_ops.sys, "platform", "win32")
+    monkeypatch.setattr(cpu_ops, "_build", lambda: pytest.fail("must not build off Linux"))
+    assert bias_act_op() is None

@@ -7,12 +7,11 @@ faster (README's benchmark).
 
 The first call compiles ``bias_act.cc`` with g++ (about 10 s) into ``$ESRGAN_TWIN_CACHE`` (default
 ``~/.cache/esrgan_twin``), under a name hashed from the source, the flags and the Paddle version; later calls and
-processes load the built library. When it cannot be built (no compiler; a Paddle other than 3.2.x, whose internal
-layout function it calls) or ``ESRGAN_TWIN_FUSED_OPS=0`` is set, ``bias_act_op()`` returns None and callers use
-plain Paddle ops (same values, slower); the reason is logged once.
+processes load the built library. When it cannot be built (not Linux; no compiler; a Paddle other than 3.2.x,
+whose internal layout function it calls) or ``ESRGAN_TWIN_FUSED_OPS=0`` is set, ``bias_act_op()`` returns None and
+callers use plain Paddle ops (same values, slower); the reason is logged once.
 """
 import contextlib
-import fcntl
 import glob
 import hashlib
 import logging
@@ -41,7 +40,8 @@ def cache_dir():
 
 @contextlib.contextmanager
 def _file_lock(path):
-    """Processes of one distributed launch build the library once, one after the other."""
+    """Processes started together build the library once, one after the other."""
+    import fcntl  # POSIX; the op is built on Linux only
     with open(path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -100,7 +100,9 @@ def bias_act_op():
         return None
     if "bias_act" not in _loaded:
         op = None
-        if not paddle.__version__.startswith(SUPPORTED_PADDLE):
+        if not sys.platform.startswith("linux"):
+            _log.info("the fused bias+LeakyReLU op is built on Linux only: using plain ops")
+        elif not paddle.__version__.startswith(SUPPORTED_PADDLE):
             _log.warning("fused bias+LeakyReLU op is built for Paddle %s*, this is %s: using plain ops (slower)",
                          SUPPORTED_PADDLE, paddle.__version__)
         else:
