@@ -29,6 +29,7 @@ sys.path.insert(0, TOOLS)
 
 from common_data import weights as W  # noqa: E402
 from common_data.demo_data import make_demo_data  # noqa: E402
+from helpers import paired_preprocess  # noqa: E402
 
 TINY_HP = dict(in_nc=3, out_nc=3, nf=8, nb=1, gc=4)
 TINY_G = {"name": "RRDBNet", "in_nc": 3, "out_nc": 3, "nf": 8, "nb": 1, "gc": 4}
@@ -108,22 +109,15 @@ def copy_demo(tmp, a):
     return dst
 
 
-def preprocess():
-    return [{"name": "LoadImageFromFile", "key": "lq"}, {"name": "LoadImageFromFile", "key": "gt"},
-            {"name": "Transforms", "input_keys": ["lq", "gt"], "pipeline": [
-                {"name": "Transpose", "keys": ["image", "image"]},
-                {"name": "Normalize", "mean": [0., 0., 0.], "std": [255., 255., 255.], "keys": ["image", "image"]}]}]
-
-
 def base_config(tmp, data):
     return {
         "total_iters": 2, "output_dir": os.path.join(tmp, "out"), "min_max": "(0., 1.)", "seed": 1,
         "model": {"name": "BaseSRModel", "generator": dict(TINY_G), "pixel_criterion": {"name": "L1Loss"}},
         "dataset": {
             "train": {"name": "SRDataset", "gt_folder": f"{data}/train", "lq_folder": f"{data}/train_X4",
-                      "scale": 4, "batch_size": 2, "num_workers": 0, "preprocess": preprocess()},
+                      "scale": 4, "batch_size": 2, "num_workers": 0, "preprocess": paired_preprocess()},
             "test": {"name": "SRDataset", "gt_folder": f"{data}/test", "lq_folder": f"{data}/test_X4", "scale": 4,
-                     "preprocess": preprocess()}},
+                     "preprocess": paired_preprocess()}},
         "lr_scheduler": {"name": "CosineAnnealingRestartLR", "learning_rate": 1e-3, "periods": [2],
                          "restart_weights": [1], "eta_min": 1e-7},
         "optimizer": {"name": "Adam", "net_names": ["generator"], "beta1": 0.9, "beta2": 0.99},

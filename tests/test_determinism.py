@@ -16,6 +16,7 @@ import yaml  # noqa: E402
 from common_data.config import load_config  # noqa: E402
 from common_data.datasets import IterLoader  # noqa: E402
 from common_data.demo_data import make_demo_data  # noqa: E402
+from helpers import paired_crop, paired_op, paired_preprocess  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ["paddle"] + (["torch"] if os.path.isdir(os.path.join(ROOT, "torch_impl", "engine")) else [])
@@ -37,16 +38,10 @@ def demo(tmp_path_factory):
 
 
 def paired_block(demo):
-    pipeline = [{"name": "SRPairedRandomCrop", "gt_patch_size": 16, "scale": 4, "keys": ["image", "image"]},
-                {"name": "PairedRandomHorizontalFlip", "keys": ["image", "image"]},
-                {"name": "PairedRandomVerticalFlip", "keys": ["image", "image"]},
-                {"name": "PairedRandomTransposeHW", "keys": ["image", "image"]},
-                {"name": "Transpose", "keys": ["image", "image"]},
-                {"name": "Normalize", "mean": [0., 0., 0.], "std": [255., 255., 255.], "keys": ["image", "image"]}]
+    pre = paired_preprocess(paired_crop(16), paired_op("PairedRandomHorizontalFlip"),
+                            paired_op("PairedRandomVerticalFlip"), paired_op("PairedRandomTransposeHW"))
     return {"name": "SRDataset", "gt_folder": f"{demo}/train", "lq_folder": f"{demo}/train_X4", "scale": 4,
-            "batch_size": 2, "num_workers": 0,
-            "preprocess": [{"name": "LoadImageFromFile", "key": "lq"}, {"name": "LoadImageFromFile", "key": "gt"},
-                           {"name": "Transforms", "input_keys": ["lq", "gt"], "pipeline": pipeline}]}
+            "batch_size": 2, "num_workers": 0, "preprocess": pre}
 
 
 def realesrgan_block(demo):

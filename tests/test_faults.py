@@ -28,6 +28,7 @@ import yaml
 
 from common_data.checkpoints import EXTENSIONS, newest_checkpoint, parse_checkpoint_name
 from common_data.demo_data import make_demo_data
+from helpers import paired_crop, paired_op, paired_preprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, "tools", "main.py")
@@ -60,15 +61,10 @@ def data(tmp_path_factory):
 
 def write_config(folder, data, gt_patch_size=None, **changes):
     """A tiny PSNR-stage config; ``gt_patch_size`` adds PaddleGAN's random crop and flips (random per batch)."""
-    pair = ["image", "image"]
     augment = [] if gt_patch_size is None else [
-        {"name": "SRPairedRandomCrop", "gt_patch_size": gt_patch_size, "scale": 4, "keys": pair},
-        {"name": "PairedRandomHorizontalFlip", "keys": pair}, {"name": "PairedRandomVerticalFlip", "keys": pair},
-        {"name": "PairedRandomTransposeHW", "keys": pair}]
-    pre = [{"name": "LoadImageFromFile", "key": "lq"}, {"name": "LoadImageFromFile", "key": "gt"},
-           {"name": "Transforms", "input_keys": ["lq", "gt"], "pipeline": augment + [
-               {"name": "Transpose", "keys": pair},
-               {"name": "Normalize", "mean": [0., 0., 0.], "std": [255., 255., 255.], "keys": pair}]}]
+        paired_crop(gt_patch_size), paired_op("PairedRandomHorizontalFlip"), paired_op("PairedRandomVerticalFlip"),
+        paired_op("PairedRandomTransposeHW")]
+    pre = paired_preprocess(*augment)
     cfg = {
         "total_iters": TOTAL_ITERS, "output_dir": os.path.join(str(folder), "out"), "min_max": "(0., 1.)",
         "seed": 7,

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from common_data.demo_data import make_demo_data
+from helpers import paired_preprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, "tools", "main.py")
@@ -44,10 +45,7 @@ def demo(tmp_path_factory):
 
 
 def config(tmp_path, demo, **changes):
-    pre = [{"name": "LoadImageFromFile", "key": "lq"}, {"name": "LoadImageFromFile", "key": "gt"},
-           {"name": "Transforms", "input_keys": ["lq", "gt"], "pipeline": [
-               {"name": "Transpose", "keys": ["image", "image"]},
-               {"name": "Normalize", "mean": [0., 0., 0.], "std": [255., 255., 255.], "keys": ["image", "image"]}]}]
+    pre = paired_preprocess()
     cfg = {
         "total_iters": 3, "output_dir": str(tmp_path / "out"), "min_max": "(0., 1.)", "seed": 1,
         "model": {"name": "BaseSRModel", "generator": TINY_G, "pixel_criterion": {"name": "L1Loss"}},

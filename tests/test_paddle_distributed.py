@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from common_data.demo_data import make_demo_data
+from helpers import paired_preprocess
 from paddle_impl.engine.checkpoint import save_weights
 from paddle_impl.models import build_model
 
@@ -27,11 +28,7 @@ MODEL = {"name": "RealESRGAN", "generator": TINY_G,
 
 
 def tiny_config(demo, out):
-    pre_test = [{"name": "LoadImageFromFile", "key": "lq"}, {"name": "LoadImageFromFile", "key": "gt"},
-                {"name": "Transforms", "input_keys": ["lq", "gt"], "pipeline": [
-                    {"name": "Transpose", "keys": ["image", "image"]},
-                    {"name": "Normalize", "mean": [0., 0., 0.], "std": [255., 255., 255.],
-                     "keys": ["image", "image"]}]}]
+    pre_test = paired_preprocess()
     return dict(
         total_iters=3, output_dir=str(out), min_max="(0., 1.)", model=MODEL,
         dataset={"train": {"name": "RealESRGANDataset", "dataroot_gt": f"{demo}/train", "gt_size": 32,

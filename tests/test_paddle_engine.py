@@ -13,6 +13,7 @@ import yaml  # noqa: E402
 from common_data.config import load_config  # noqa: E402
 from common_data.demo_data import make_demo_data  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
+from helpers import paired_crop, paired_op, paired_preprocess  # noqa: E402
 from paddle_impl.engine import checkpoint as ckpt  # noqa: E402
 from paddle_impl.engine.lr_scheduler import build_lr_scheduler  # noqa: E402
 from paddle_impl.engine.run import run  # noqa: E402
@@ -143,15 +144,8 @@ def demo(tmp_path_factory):
 
 
 def write_config(tmp_path, demo, **changes):
-    pre_test = [{"name": "LoadImageFromFile", "key": "lq"}, {"name": "LoadImageFromFile", "key": "gt"},
-                {"name": "Transforms", "input_keys": ["lq", "gt"], "pipeline": [
-                    {"name": "Transpose", "keys": ["image", "image"]},
-                    {"name": "Normalize", "mean": [0., 0., 0.], "std": [255., 255., 255.],
-                     "keys": ["image", "image"]}]}]
-    pre_train = [dict(p) for p in pre_test]
-    pre_train[2] = dict(pre_test[2], pipeline=[
-        {"name": "SRPairedRandomCrop", "gt_patch_size": 16, "scale": 4, "keys": ["image", "image"]},
-        {"name": "PairedRandomHorizontalFlip", "keys": ["image", "image"]}] + pre_test[2]["pipeline"])
+    pre_test = paired_preprocess()
+    pre_train = paired_preprocess(paired_crop(16), paired_op("PairedRandomHorizontalFlip"))
     cfg = {
         "total_iters": 4, "output_dir": str(tmp_path / "out"), "min_max": "(0., 1.)", "seed": 3,
         "model": {"name": "BaseSRModel", "generator": TINY_G, "pixel_criterion": {"name": "L1Loss"},

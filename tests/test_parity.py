@@ -24,6 +24,7 @@ from common_data.demo_data import make_demo_data  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 from common_data.imageio import write_image  # noqa: E402
 from common_data.visual import chw_to_uint8  # noqa: E402
+from helpers import paired_crop, paired_op, paired_preprocess  # noqa: E402
 
 HP = dict(in_nc=3, out_nc=3, nf=8, nb=1, gc=4, scale=4)
 PAIR_ROW = re.compile(r"^\| (\S+) vs (\S+) \| ([0-9.e+-]+) \|", re.M)
@@ -119,12 +120,7 @@ def test_gt_folder_without_a_matching_name_is_a_one_line_error(setup, tmp_path):
 def train_cfg(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     make_demo_data(root / "demo", num_train=4, num_test=1, size=32)
-    pipe = [{"name": "LoadImageFromFile", "key": "lq"}, {"name": "LoadImageFromFile", "key": "gt"},
-            {"name": "Transforms", "input_keys": ["lq", "gt"], "pipeline": [
-                {"name": "SRPairedRandomCrop", "gt_patch_size": 16, "scale": 4, "keys": ["image", "image"]},
-                {"name": "PairedRandomHorizontalFlip", "keys": ["image", "image"]},
-                {"name": "Transpose", "keys": ["image", "image"]},
-                {"name": "Normalize", "mean": [0., 0., 0.], "std": [255., 255., 255.], "keys": ["image", "image"]}]}]
+    pipe = paired_preprocess(paired_crop(16), paired_op("PairedRandomHorizontalFlip"))
     cfg = dict(total_iters=20, output_dir=str(root / "out"), seed=0,
                model={"name": "BaseSRModel", "generator": {"name": "RRDBNet", "nf": 8, "nb": 1, "gc": 4},
                       "pixel_criterion": {"name": "L1Loss"}},

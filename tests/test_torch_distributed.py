@@ -9,16 +9,13 @@ import torch
 import yaml
 
 from common_data.demo_data import make_demo_data
+from helpers import paired_crop, paired_preprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_config(demo, out):
-    pre = [{'name': 'LoadImageFromFile', 'key': 'lq'}, {'name': 'LoadImageFromFile', 'key': 'gt'},
-           {'name': 'Transforms', 'input_keys': ['lq', 'gt'], 'pipeline': [
-               {'name': 'SRPairedRandomCrop', 'gt_patch_size': 16, 'scale': 4, 'keys': ['image', 'image']},
-               {'name': 'Transpose', 'keys': ['image', 'image']},
-               {'name': 'Normalize', 'mean': [0., 0., 0.], 'std': [255., 255., 255.], 'keys': ['image', 'image']}]}]
+    pre = paired_preprocess(paired_crop(16))
     return dict(
         total_iters=3, output_dir=str(out), min_max='(0., 1.)',
         model={'name': 'RealESRNet', 'generator': {'name': 'RRDBNet', 'nf': 8, 'nb': 1, 'gc': 4},

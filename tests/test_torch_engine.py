@@ -14,6 +14,7 @@ import yaml
 from common_data.config import load_config
 from common_data.demo_data import make_demo_data
 from common_data.errors import ConfigError, UserError
+from helpers import paired_crop, paired_op, paired_preprocess
 from torch_impl.engine import checkpoint as ckpt
 from torch_impl.engine.lr_scheduler import build_lr_scheduler
 from torch_impl.engine.optimizer import build_optimizer
@@ -137,16 +138,9 @@ def demo(tmp_path_factory):
     return str(root)
 
 
-PIPE = [{'name': 'LoadImageFromFile', 'key': 'lq'}, {'name': 'LoadImageFromFile', 'key': 'gt'}]
-NORM = [{'name': 'Transpose', 'keys': ['image', 'image']},
-        {'name': 'Normalize', 'mean': [0., 0., 0.], 'std': [255., 255., 255.], 'keys': ['image', 'image']}]
-AUG = [{'name': 'SRPairedRandomCrop', 'gt_patch_size': 16, 'scale': 4, 'keys': ['image', 'image']},
-       {'name': 'PairedRandomHorizontalFlip', 'keys': ['image', 'image']}]
-
-
 def make_cfg(demo, out, total_iters=6, model='RealESRNet', **top):
-    train_pre = PIPE + [{'name': 'Transforms', 'input_keys': ['lq', 'gt'], 'pipeline': AUG + NORM}]
-    test_pre = PIPE + [{'name': 'Transforms', 'input_keys': ['lq', 'gt'], 'pipeline': NORM}]
+    train_pre = paired_preprocess(paired_crop(16), paired_op('PairedRandomHorizontalFlip'))
+    test_pre = paired_preprocess()
     cfg = dict(
         total_iters=total_iters, output_dir=str(out), min_max='(0., 1.)',
         model={'name': model, 'generator': {'name': 'RRDBNet', 'nf': 8, 'nb': 1, 'gc': 4},

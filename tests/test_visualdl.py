@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from common_data.demo_data import make_demo_data
+from helpers import paired_preprocess
 
 pytest.importorskip("visualdl")
 
@@ -40,10 +41,7 @@ def torch_engine_ready():
 
 
 def config(tmp_path, data, backend):
-    pre = [{"name": "LoadImageFromFile", "key": "lq"}, {"name": "LoadImageFromFile", "key": "gt"},
-           {"name": "Transforms", "input_keys": ["lq", "gt"], "pipeline": [
-               {"name": "Transpose", "keys": ["image", "image"]},
-               {"name": "Normalize", "mean": [0., 0., 0.], "std": [255., 255., 255.], "keys": ["image", "image"]}]}]
+    pre = paired_preprocess()
     cfg = {
         "backend": backend, "total_iters": TOTAL_ITERS, "output_dir": str(tmp_path / "out"), "min_max": "(0., 1.)",
         "seed": 3, "enable_visualdl": True,

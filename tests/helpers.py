@@ -1,0 +1,23 @@
+"""Config builders shared by the tests: PaddleGAN's paired (lq, gt) ``preprocess`` list and its augment ops.
+
+Every call builds new dicts and lists (augment ops passed in are used as given), so a test may edit what it gets.
+"""
+
+
+def paired_op(name, **params):
+    """One Transforms op applied to the (lq, gt) pair, e.g. ``paired_op("PairedRandomHorizontalFlip")``."""
+    return {"name": name, **params, "keys": ["image", "image"]}
+
+
+def paired_crop(gt_patch_size, scale=4):
+    """PaddleGAN's paired random crop: a ``gt_patch_size`` GT patch and the matching LQ patch."""
+    return paired_op("SRPairedRandomCrop", gt_patch_size=gt_patch_size, scale=scale)
+
+
+def paired_preprocess(*augment):
+    """Load lq and gt, run the ``augment`` ops on the pair, then Transpose to CHW and Normalize to [0, 1]."""
+    return [{"name": "LoadImageFromFile", "key": "lq"}, {"name": "LoadImageFromFile", "key": "gt"},
+            {"name": "Transforms", "input_keys": ["lq", "gt"], "pipeline": [
+                *augment,
+                paired_op("Transpose"),
+                paired_op("Normalize", mean=[0., 0., 0.], std=[255., 255., 255.])]}]
