@@ -137,5 +137,6 @@ def main(argv=None):
         write_readme(block)
     return 0
 
+
 if __name__ == "__main__":
     sys.exit(main())
