@@ -43,14 +43,21 @@ void CheckInputs(const paddle::Tensor& x, const paddle::Tensor& bias) {
            "bias_act: bias must be float32 with one value per channel");
 }
 
+// An NCHW (or N, C, ...) tensor seen as n * c planes of hw values each.
+struct Planes {
+  int64_t n, c, hw;
+  explicit Planes(const paddle::Tensor& t)
+      : n(t.shape()[0]), c(t.shape()[1]), hw(n * c == 0 ? 0 : t.numel() / (n * c)) {}
+};
+
 }  // namespace
 
 std::vector<paddle::Tensor> BiasActForward(const paddle::Tensor& x_in, const paddle::Tensor& bias, float slope) {
   const paddle::Tensor x = Plain(x_in);
   CheckInputs(x, bias);
   auto out = paddle::empty_like(x);
-  const int64_t n = x.shape()[0], c = x.shape()[1];
-  const int64_t hw = n * c == 0 ? 0 : x.numel() / (n * c);
+  const Planes planes(x);
+  const int64_t n = planes.n, c = planes.c, hw = planes.hw;
   const float* px = x.data<float>();
   const float* pb = bias.data<float>();
   float* po = out.data<float>();
@@ -70,8 +77,8 @@ std::vector<paddle::Tensor> BiasActBackward(const paddle::Tensor& out_in, const 
                                             float slope) {
   const paddle::Tensor out = Plain(out_in), grad_out = Plain(grad_out_in);
   auto grad_x = paddle::empty_like(out);
-  const int64_t n = out.shape()[0], c = out.shape()[1];
-  const int64_t hw = n * c == 0 ? 0 : out.numel() / (n * c);
+  const Planes planes(out);
+  const int64_t n = planes.n, c = planes.c, hw = planes.hw;
   const float* po = out.data<float>();
   const float* pg = grad_out.data<float>();
   float* pgx = grad_x.data<float>();
