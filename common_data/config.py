@@ -1,5 +1,6 @@
 """One YAML schema for both backends (PaddleGAN's), ``-o a.b.c=value`` overrides and up-front validation."""
 import difflib
+import logging
 import os
 import re
 
@@ -17,6 +18,32 @@ TOP_LEVEL_KEYS = {
 }
 # Keys that an override may add even when the file does not have them.
 ADDABLE_TOP_LEVEL = set(TOP_LEVEL_KEYS)
+# PaddleGAN keys accepted so its configs load, but read by nothing here: loading says so once.
+IGNORED_KEYS = ("amp_level", "profiler_options", "image_num", "is_train")
+SIZE_HINT = "the network's size, e.g. nf 64, nb 23, gc 32 (num_feat, num_block, num_grow_ch)"
+OFF_HINT = "remove the key to turn it off"
+# Integer keys: dotted key -> (lowest allowed value, how to fix it). true/false are not integers; ~ leaves the default.
+INT_RULES = {
+    "total_iters": (1, "the number of training iterations, e.g. 50000"),
+    "epochs": (1, "the number of passes over the data"),
+    "accumulate_steps": (1, "1 steps the optimizer after every batch"),
+    "seed": (0, "any whole number from 0"),
+    **{f"model.generator.{k}": (1, SIZE_HINT) for k in ("nf", "nb", "gc", "num_feat", "num_block", "num_grow_ch")},
+    **{f"model.generator.{k}": (1, "3 for RGB") for k in ("in_nc", "out_nc", "num_in_ch", "num_out_ch")},
+    "model.discriminator.num_feat": (1, "the discriminator's width, e.g. 64"),
+    **{f"model.discriminator.{k}": (1, "3 for RGB") for k in ("in_channels", "num_in_ch")},
+    "dataset.train.batch_size": (1, "images per batch, e.g. 16"),
+    "dataset.test.batch_size": (1, "1 validates one image at a time"),
+    "dataset.train.num_workers": (0, "0 loads data in the main process"),
+    "dataset.test.num_workers": (0, "0 loads data in the main process"),
+    "log_config.interval": (1, "log every N iterations, e.g. 10"),
+    "log_config.visiual_interval": (1, f"save a training strip every N iterations, or {OFF_HINT}"),
+    "log_config.visual_interval": (1, f"save a training strip every N iterations, or {OFF_HINT}"),
+    "snapshot_config.interval": (1, "save a checkpoint every N iterations, e.g. 5000"),
+    "validate.interval": (1, f"validate every N iterations, or {OFF_HINT} (validation still runs at the end)"),
+}
+RRDBNET_DEFAULT_SCALE = 4  # RRDBNet's scale when the generator block does not say
+MAX_YAML_VALUES = 100_000  # values a config may hold once its aliases are expanded (a real one holds under 1000)
 BACKENDS = ("paddle", "torch")
 DEMO_HINT = "make it with: python tools/make_demo_data.py --output data/animeSR"
 
@@ -24,6 +51,39 @@ DEMO_HINT = "make it with: python tools/make_demo_data.py --output data/animeSR"
 class YamlLoader(yaml.SafeLoader):
     """SafeLoader that also reads ``1e-4`` / ``2E5`` as floats (YAML 1.1 wants a dot; PaddleGAN's loader
     ``literal_eval``s such strings, so its configs mean floats there)."""
+
+    def get_single_node(self):
+        """The document's node graph, refused before anything is built when aliases make it huge or recursive."""
+        node = super().get_single_node()
+        if node is not None:
+            expanded_size(node, {}, set())
+        return node
+
+
+class YamlAliasError(yaml.YAMLError):
+    """Aliases that expand to too many values ("billion laughs") or refer to themselves."""
+
+
+def expanded_size(node, sizes, open_nodes):
+    """Number of values ``node`` stands for with every alias expanded, counted without expanding (memo by node)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        mark = node.start_mark
+        raise YamlAliasError(f"the value at line {mark.line + 1}, column {mark.column + 1} contains itself through "
+                             "an alias (&name ... *name); write the value out without the recursion")
+    if isinstance(node, yaml.ScalarNode):
+        return 1
+    open_nodes.add(key)
+    children = node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair]
+    total = 1 + sum(expanded_size(child, sizes, open_nodes) for child in children)
+    open_nodes.discard(key)
+    if total > MAX_YAML_VALUES:
+        raise YamlAliasError(f"aliases (*name) expand to more than {MAX_YAML_VALUES} values; a config never needs "
+                             "that many: write the values out or use fewer aliases")
+    sizes[key] = total
+    return total
 
 
 YamlLoader.add_implicit_resolver(
@@ -85,24 +145,47 @@ def parse_min_max(value):
     return lo, hi
 
 
+def read_text(path):
+    """The file as UTF-8 text; any other encoding -> one line with the offset of the first bad byte."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+                          "save the file as UTF-8") from None
+
+
 def load_config(path, overrides=(), check_paths=True):
     """Read a YAML config, apply ``key.sub=value`` overrides, validate; returns an AttrDict."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
     try:
-        with open(path, encoding="utf-8") as f:
-            raw = parse_yaml(f)
+        raw = parse_yaml(read_text(path))
+    except YamlAliasError as e:
+        raise ConfigError(f"{path}: {e}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: values nested too deeply to be a config; flatten the file") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
     cfg = to_attrdict(raw)
     for item in overrides or ():
         apply_override(cfg, item)
     validate(cfg, source=path, check_paths=check_paths)
+    warn_ignored_keys(cfg, path)
     cfg.setdefault("config_name", os.path.splitext(os.path.basename(path))[0])
     return cfg
+
+
+def warn_ignored_keys(cfg, source):
+    """One warning line naming the PaddleGAN keys that nothing here reads."""
+    ignored = [k for k in IGNORED_KEYS if k in cfg]
+    if ignored:
+        logging.getLogger("esrgan_twin.config").warning(
+            f"warning: {source}: {', '.join(ignored)}: PaddleGAN key(s) that nothing here reads; ignored")
 
 
 def apply_override(cfg, item):
@@ -117,6 +200,8 @@ def apply_override(cfg, item):
     key, value = item.split("=", 1)
     try:
         value = parse_yaml(value)
+    except YamlAliasError as e:
+        raise ConfigError(f"override {key!r}: {e}") from None
     except yaml.YAMLError:
         pass
     parts = key.strip().split(".")
@@ -171,8 +256,6 @@ def validate(cfg, source="config", check_paths=True):
             raise ConfigError(f"{source}: key {key!r} must be {_type_name(want)}, got {type(value).__name__} {value!r}")
     if "total_iters" not in cfg and "epochs" not in cfg:
         raise ConfigError(f"{source}: missing key 'total_iters'")
-    if cfg.get("total_iters") is not None and cfg.total_iters <= 0:
-        raise ConfigError(f"{source}: total_iters must be positive, got {cfg.total_iters}")
     backend = cfg.get("backend")
     if backend is not None and backend not in BACKENDS:
         raise ConfigError(f"{source}: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -183,14 +266,78 @@ def validate(cfg, source="config", check_paths=True):
             raise ConfigError(f"{source}: key {key!r} must be a mapping, got {cfg[key]!r}")
     if "name" not in cfg.model:
         raise ConfigError(f"{source}: model.name is missing")
+    _check_int_rules(cfg, source)
+    _check_scales(cfg, source)
     _check_schedule(cfg, source)
-    for sub in ("log_config", "snapshot_config", "validate"):
-        block = cfg.get(sub) or {}
-        iv = block.get("interval")
-        if iv is not None and (not isinstance(iv, int) or isinstance(iv, bool)):
-            raise ConfigError(f"{source}: {sub}.interval must be an integer, got {iv!r}")
     if check_paths:
         check_data_paths(cfg, source)
+
+
+def lookup(cfg, dotted):
+    """The value at ``a.b.c``, or None when a level is missing or not a mapping."""
+    node = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_int_rules(cfg, source):
+    """Every key of ``INT_RULES`` that is set holds an integer at or above its lowest value."""
+    for key, (low, fix) in INT_RULES.items():
+        value = lookup(cfg, key)
+        if value is None:
+            continue
+        if not _is_int(value):
+            raise ConfigError(f"{source}: {key} must be an integer, got {type(value).__name__} {value!r}; {fix}")
+        if value < low:
+            need = "positive" if low == 1 else f"{low} or more"
+            raise ConfigError(f"{source}: {key} must be {need}, got {value}; {fix}")
+
+
+def _scale_keys(node, prefix):
+    """(dotted key, mapping) of ``node`` and of every mapping below it (list items by index, as ``-o`` spells them)."""
+    if isinstance(node, dict):
+        yield prefix, node
+        items = node.items()
+    elif isinstance(node, list):
+        items = ((str(i), v) for i, v in enumerate(node))
+    else:
+        return
+    for k, v in items:
+        yield from _scale_keys(v, f"{prefix}.{k}")
+
+
+def _check_scales(cfg, source):
+    """Every ``scale`` of the data equals the generator's; every ``gt_patch_size`` / ``gt_size`` divides by it."""
+    gen = (cfg.get("model") or {}).get("generator")
+    gen_scale = None
+    if isinstance(gen, dict):
+        gen_scale = gen.get("scale", RRDBNET_DEFAULT_SCALE if gen.get("name") == "RRDBNet" else None)
+    for phase in ("train", "test"):
+        for where, block in _scale_keys((cfg.get("dataset") or {}).get(phase), f"dataset.{phase}"):
+            scale = block.get("scale")
+            if scale is None:
+                continue
+            if not _is_int(scale) or scale < 1:
+                raise ConfigError(f"{source}: {where}.scale must be a positive integer, got {scale!r}")
+            if _is_int(gen_scale) and scale != gen_scale:
+                raise ConfigError(f"{source}: {where}.scale is {scale} but model.generator.scale is {gen_scale}; "
+                                  "the generator must upscale by the data's scale: make them equal")
+            for patch_key in ("gt_patch_size", "gt_size"):
+                patch = block.get(patch_key)
+                if patch is None:
+                    continue
+                if not _is_int(patch) or patch < 1:
+                    raise ConfigError(f"{source}: {where}.{patch_key} must be a positive integer, got {patch!r}")
+                if patch % scale:
+                    raise ConfigError(f"{source}: {where}.{patch_key} {patch} is not a multiple of the scale {scale}; "
+                                      f"use e.g. {max(scale, patch - patch % scale)}")
 
 
 def _int_list(value):

@@ -78,10 +78,11 @@ class Registry:
 
 
 def check_value_type(label, key, value, default):
-    """Text where the default is a number or a boolean (``nf: "64"``, a quoted YAML value) -> ConfigError."""
-    if not isinstance(value, str) or default is inspect.Parameter.empty or default is None:
+    """Text where the default is a number or a boolean (``nf: "64"``, a quoted YAML value), or true / false where
+    the default is a number (``nb: true``) -> ConfigError."""
+    if default is inspect.Parameter.empty or default is None:
         return
-    if isinstance(default, bool):
+    if isinstance(value, str) and isinstance(default, bool):
         raise ConfigError(f"{label}: option {key!r} must be true or false (default {default}), got {value!r}")
-    if isinstance(default, (int, float)):
+    if isinstance(value, (str, bool)) and isinstance(default, (int, float)) and not isinstance(default, bool):
         raise ConfigError(f"{label}: option {key!r} must be a number (default {default!r}), got {value!r}")

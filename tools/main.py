@@ -33,8 +33,9 @@ def parse_args(argv=None):
     parser.add_argument("--resume", type=str, default=None, help="iter_N_checkpoint file to continue from")
     parser.add_argument("--load", type=str, default=None, help="iter_N_weight file (or a generator state dict)")
     parser.add_argument("--evaluate-only", action="store_true", help="validate the --load weights once and exit")
-    parser.add_argument("-o", "--opt", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="override config keys, e.g. -o total_iters=1000 dataset.train.batch_size=4")
+    parser.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="override config keys, e.g. -o total_iters=1000 dataset.train.batch_size=4 "
+                             "(repeat -o as often as you like: every override applies)")
     parser.add_argument("--seed", type=int, default=None, help="seed python, numpy and the framework")
     parser.add_argument("--amp", action="store_true", help="mixed precision where the backend supports it")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
@@ -71,6 +72,8 @@ def load_runner(backend):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        if args.seed is not None and args.seed < 0:
+            raise UserError(f"--seed must be 0 or more, got {args.seed}")
         cfg = load_config(args.config_file, args.opt, check_paths=False)
         if args.resume and args.load:
             raise UserError("use either --resume (a checkpoint, continues training) or --load (weights), not both")

@@ -88,6 +88,24 @@ def _conv_act(conv, x, lrelu=None):
     return y if lrelu is None else paddle.where(y >= 0, y, y * slope)  # gradient 1 at 0, as paddle's leaky_relu
 
 
+def onednn_channel_block():
+    """Channels per block of oneDNN's CPU layout: 16 with AVX-512 (nChw16c), else 8 (nChw8c)."""
+    return 16 if paddle.base.core.supports_avx512f() else 8
+
+
+def check_onednn_train_channels(net):
+    """oneDNN's training kernels fail ("std::exception") on RRDBNet's dense concats unless ``nf`` and ``gc`` are
+    multiples of its channel block (measured on AVX2: every nf or gc not a multiple of 8 fails, 8 / 16 / 24 train);
+    -> one ConfigError naming both fixes. Other nets pass."""
+    if not isinstance(net, RRDBNet) or not len(net.RRDB_trunk):
+        return
+    block = onednn_channel_block()
+    nf, gc = net.conv_first._out_channels, net.RRDB_trunk[0].RDB1.conv1._out_channels
+    if nf % block or gc % block:
+        raise ConfigError(f"model.generator: nf {nf} / gc {gc} crash oneDNN's training kernels on this CPU; "
+                          f"set nf and gc to multiples of {block} (e.g. nf 64, gc 32) or -o model.to_static=false")
+
+
 def pixel_unshuffle(x, factor):
     """(N, C, H*f, W*f) -> (N, C*f*f, H, W), channel order as ``torch.nn.functional.pixel_unshuffle``."""
     return F.pixel_unshuffle(x, factor)

@@ -14,7 +14,7 @@ import contextlib
 import numpy as np
 import paddle
 
-from ..archs.rrdbnet_arch import onednn_train_ops
+from ..archs.rrdbnet_arch import check_onednn_train_channels, onednn_train_ops
 from ..cpu_ops import bias_act_op
 
 
@@ -42,7 +42,8 @@ class StaticPixelStep:
     ``build_net()`` / ``build_loss()`` make fresh layers inside the program; ``make_optimizer(parameters)`` returns a
     paddle optimizer (its LRScheduler is stepped by the caller as in eager training).
 
-    With oneDNN on, the net is traced under ``onednn_train_ops`` (conv bias and LeakyReLU as one fused C++ op, built
+    With oneDNN on, an RRDBNet whose widths oneDNN cannot train is refused (``check_onednn_train_channels``), and the
+    net is traced under ``onednn_train_ops`` (conv bias and LeakyReLU as one fused C++ op, built
     on first use, or as plain ops whose backward has fast kernels; same values, gradients and parameter names).
     """
 
@@ -57,6 +58,8 @@ class StaticPixelStep:
             lq = paddle.static.data("lq", [None, *self.lq_shape], "float32")
             gt = paddle.static.data("gt", [None, *self.gt_shape], "float32")
             self.net = build_net()
+            if onednn:
+                check_onednn_train_channels(self.net)
             with onednn_train_ops(onednn):
                 self.loss = build_loss()(self.net(lq), gt)
             self.optimizer = make_optimizer(self.net.parameters())
