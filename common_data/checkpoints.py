@@ -10,6 +10,7 @@ import re
 from .errors import UserError
 
 EXTENSIONS = {"paddle": "pdparams", "torch": "pth"}
+FULL_BELOW = 1 << 20  # bytes: a write that failed with less free space than this failed for lack of it
 _NAME = re.compile(r"^iter_(\d+)_(weight|checkpoint)\.(pdparams|pth)$")
 
 
@@ -56,9 +57,11 @@ def newest_checkpoint(folder, backend=None):
 def atomic_write(path, write_fn):
     """Call ``write_fn(tmp_path)`` then rename over ``path``: a crash never leaves a half-written file.
 
-    Disk-full or permission errors leave any previous file intact and raise one UserError line; other
-    exceptions from ``write_fn`` propagate unchanged, with the temp file removed. Temp files of the same target
-    left by a killed writer (another pid) are removed once this write succeeds.
+    Disk-full or permission errors leave any previous file intact, remove the temp file and raise one UserError
+    line. A full disk is recognised by its errno (paddle.save raises OSError ENOSPC) or, for writers that turn it
+    into another exception (torch.save raises RuntimeError), by the free space left when the write failed.
+    Other exceptions from ``write_fn`` propagate unchanged, with the temp file removed. Temp files of the same
+    target left by a killed writer (another pid) are removed once this write succeeds.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -70,11 +73,17 @@ def atomic_write(path, write_fn):
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:
+    except Exception as e:
+        full = disk_full(e, folder)
         _remove_quietly(tmp)
-        why = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or (str(e).splitlines() or [repr(e)])[0])
-        raise UserError(f"cannot save {path}: {why}; any previous file there is untouched - free space or fix "
-                        f"the permissions of {folder}") from None
+        if full:
+            raise UserError(f"cannot save {path}: the disk is full; any previous file there is untouched - free "
+                            f"space or set output_dir elsewhere") from None
+        if isinstance(e, OSError):
+            why = e.strerror or (str(e).splitlines() or [repr(e)])[0]
+            raise UserError(f"cannot save {path}: {why}; any previous file there is untouched - fix the "
+                            f"permissions of {folder} or set output_dir elsewhere") from None
+        raise
     except BaseException:
         _remove_quietly(tmp)
         raise
@@ -82,6 +91,21 @@ def atomic_write(path, write_fn):
     for name in os.listdir(folder):
         if name.startswith(prefix):
             _remove_quietly(os.path.join(folder, name))
+
+
+def disk_full(error, folder, min_free=FULL_BELOW):
+    """Whether ``error`` (or an exception it came from) is ENOSPC / EDQUOT, or ``folder``'s file system has
+    less than ``min_free`` bytes left for this user."""
+    for _ in range(8):  # the exception and the ones it was raised from
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        error = error.__cause__ or error.__context__ if error is not None else None
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs (Windows) or the folder is gone
+        return False
+    free = st.f_bfree if hasattr(os, "geteuid") and os.geteuid() == 0 else st.f_bavail
+    return free * st.f_frsize < min_free
 
 
 def _fsync_folder(folder):
