@@ -1,17 +1,28 @@
 """Image I/O for any path (spaces, unicode): 8/16-bit, grey, RGBA; float32 RGB in [0, 1] and back.
 
 OpenCV's ``imread`` cannot open non-ASCII paths on every platform, so bytes are read with Python
-and decoded with ``cv2.imdecode``.
+and decoded with ``cv2.imdecode``. Before decoding, a file must be a regular file (a FIFO or device is never
+opened for reading) and its header (read by Pillow, which does not decode pixels) must claim at most
+``pixel_limit()`` pixels: 100 million unless ``$ESRGAN_TWIN_MAX_PIXELS`` (or infer.py's ``--max-pixels``) says
+otherwise. JPEGs are turned as their EXIF orientation says, as viewers show them. Only 8- and 16-bit images
+are read: float (HDR TIFF, EXR, PFM) or signed pixels have no [0, 1] meaning here and are refused.
 """
 import contextlib
 import os
+import stat
+import threading
+import warnings
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from .errors import DataError, ImageReadError, UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+MAX_PIXELS = 100_000_000
+MAX_PIXELS_ENV = "ESRGAN_TWIN_MAX_PIXELS"
+_PILLOW_LIMIT = threading.Lock()  # guards our brief change of Pillow's own (global) decompression-bomb limit
 
 
 def is_image_file(path):
@@ -48,26 +59,92 @@ def quiet_opencv():
         logging.setLogLevel(level)
 
 
-def read_raw(path):
-    """Decode a file as stored: uint8 or uint16; HxW (grey), HxWx3 (BGR) or HxWx4 (BGRA)."""
+def pixel_limit():
+    """The cap on decoded pixels per image: ``$ESRGAN_TWIN_MAX_PIXELS`` if set, else ``MAX_PIXELS`` (100 million)."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return MAX_PIXELS
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UserError(f"{MAX_PIXELS_ENV}={text!r}: must be a positive whole number of pixels, e.g. 400000000")
+    return value
+
+
+def read_raw(path, max_pixels=None):
+    """Decode a file as stored: uint8 or uint16; HxW (grey), HxWx3 (BGR) or HxWx4 (BGRA).
+
+    ``max_pixels`` (default: ``pixel_limit()``) caps width x height as the header claims it, checked before decoding.
+    """
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise ImageReadError(f"cannot read image {path}: {e.strerror}") from None
-    if not data:
-        raise ImageReadError(f"cannot read image {path}: the file is empty (0 bytes); replace or remove it")
-    try:
+    limit = max_pixels or pixel_limit()
+    with _open_regular_file(path) as f:
+        _check_header(f, path, limit)
+        f.seek(0)
+        data = f.read()
+    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if data.startswith(b"\xff\xd8") else cv2.IMREAD_UNCHANGED
+    try:  # any flag but IMREAD_UNCHANGED makes OpenCV apply a JPEG's EXIF orientation
         with quiet_opencv():
-            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error:
         img = None
     if img is None or looks_truncated(data):
         raise ImageReadError(f"cannot decode image {path}: not an image or corrupt/truncated; replace or remove it")
     if img.dtype not in (np.uint8, np.uint16):
-        img = img.astype(np.float32)
+        raise ImageReadError(f"image {path} holds {img.dtype} pixels; only 8- and 16-bit images are read (float/HDR "
+                             "or signed values have no [0, 1] meaning here): convert it to an 8- or 16-bit PNG")
     return img
+
+
+def _open_regular_file(path):
+    """An open binary file, refused before opening unless a regular file (a FIFO would block, /dev/zero never ends)."""
+    try:
+        _require_regular(path, os.stat(path).st_mode)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # no wait if it became a FIFO meanwhile
+    except OSError as e:
+        raise ImageReadError(f"cannot read image {path}: {e.strerror}") from None
+    f = os.fdopen(fd, "rb")
+    info = os.fstat(fd)
+    try:
+        _require_regular(path, info.st_mode)
+    except ImageReadError:
+        f.close()
+        raise
+    if info.st_size == 0:
+        f.close()
+        raise ImageReadError(f"cannot read image {path}: the file is empty (0 bytes); replace or remove it")
+    return f
+
+
+def _require_regular(path, mode):
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else
+            "not a file")
+    raise ImageReadError(f"skipped {path}: it is {kind}, not a regular file; images are read only from files")
+
+
+def _check_header(f, path, limit):
+    """Refuse a file whose header Pillow cannot read, or that claims more than ``limit`` pixels."""
+    with _PILLOW_LIMIT, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our limit applies, below
+        try:
+            with Image.open(f) as im:
+                width, height = im.size
+        except Exception:  # Pillow's plugins raise many kinds (OSError, SyntaxError, ValueError...) for junk
+            width = height = None
+        finally:
+            Image.MAX_IMAGE_PIXELS = pillow_limit
+    if width is None:
+        raise ImageReadError(f"cannot decode image {path}: not an image or corrupt/truncated, or not an 8/16-bit "
+                             "kind (float TIFF, EXR, HDR); replace or remove it")
+    if width * height > limit:
+        raise ImageReadError(f"image {path} claims {width}x{height} = {width * height} pixels, over the limit of "
+                             f"{limit}; if it is real, raise the limit (infer.py --max-pixels, or {MAX_PIXELS_ENV})")
 
 
 def max_value(img):
@@ -93,8 +170,6 @@ def read_uint8(path, channels="rgb"):
     raw = read_raw(path)
     if raw.dtype == np.uint16:
         raw = (raw.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
-    elif raw.dtype != np.uint8:
-        raw = np.clip(raw * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return convert_channels(raw, channels)
 
 
@@ -141,6 +216,24 @@ def write_image(path, img, channels="rgb", params=None, dtype=np.uint8):
     taken as RGBA. Folders are made; the file appears complete or not at all.
     """
     path = os.fspath(path)
+    data = encode_image(path, img, channels, params, dtype)
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}{os.path.splitext(path)[1]}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise UserError(f"cannot write image {path}: {e.strerror or e}; check free space and permissions") from None
+
+
+def encode_image(path, img, channels="rgb", params=None, dtype=np.uint8):
+    """The bytes ``write_image`` would write to ``path`` (its extension picks the format)."""
     arr = np.asarray(img)
     if arr.dtype.kind == "f":
         arr = to_uint(arr, dtype)
@@ -153,7 +246,7 @@ def write_image(path, img, channels="rgb", params=None, dtype=np.uint8):
             arr = arr[:, :, [2, 1, 0, 3]]
         elif arr.shape[2] == 3:
             arr = arr[:, :, ::-1]
-    ext = os.path.splitext(path)[1] or ".png"
+    ext = os.path.splitext(os.fspath(path))[1] or ".png"
     try:
         ok, buf = cv2.imencode(ext, np.ascontiguousarray(arr), params or [])
     except cv2.error:
@@ -161,19 +254,7 @@ def write_image(path, img, channels="rgb", params=None, dtype=np.uint8):
     if not ok:
         raise ImageReadError(f"cannot encode image for {path}: extension {ext!r} with a {arr.dtype} array of shape "
                              f"{arr.shape} is not supported; use .png, .jpg, .bmp, .tif or .webp")
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}{ext}")
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise UserError(f"cannot write image {path}: {e.strerror or e}; check free space and permissions") from None
+    return buf.tobytes()
 
 
 def list_images(folder, recursive=False):

@@ -1,11 +1,16 @@
 """Image I/O: any path, 8/16-bit, grey, RGBA -> float32 RGB in [0, 1] and back; bad files -> one-line ImageReadError."""
+import os
+import struct
+import zlib
+
 import cv2
 import numpy as np
 import pytest
 
-from common_data.errors import DataError, ImageReadError
+from common_data.errors import DataError, ImageReadError, UserError
 from common_data.imageio import list_images, read_image, read_raw, read_uint8, write_image
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RNG = np.random.default_rng(0)
 RGB8 = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
 RGB16 = RNG.integers(0, 65536, (5, 7, 3), dtype=np.uint16)
@@ -201,3 +206,98 @@ def test_list_images_is_sorted_and_skips_hidden_and_non_images(tmp_path):
 def test_list_images_of_a_missing_folder_raises_one_line(tmp_path):
     with pytest.raises(DataError, match="nope"):
         list_images(tmp_path / "nope", recursive=True)
+
+
+# ------------------------------------------------------------------------------------ hostile files (issue 11)
+def png_claiming(width, height, idat=b""):
+    """A PNG whose IHDR claims ``width`` x ``height`` (8-bit grey) around the given compressed data."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_a_png_claiming_20000x20000_is_refused_from_its_header_without_decoding(tmp_path, monkeypatch):
+    rows = zlib.compress(bytes(50 * 20001), 9) + RNG.bytes(1 << 20)  # 1 MB: 50 real rows, then noise
+    path = tmp_path / "bomb.png"
+    path.write_bytes(png_claiming(20000, 20000, rows))
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoded a file over the pixel cap"))
+    msg = one_line_error_naming(path, read_raw)
+    assert "20000x20000" in msg and "ESRGAN_TWIN_MAX_PIXELS" in msg and "--max-pixels" in msg
+
+
+def test_the_pixel_cap_is_inclusive_and_set_by_argument_or_environment(tmp_path, monkeypatch):
+    write_image(tmp_path / "a.png", RGB8)  # 7 x 5 = 35 pixels
+    one_line_error_naming(tmp_path / "a.png", lambda p: read_raw(p, max_pixels=34))
+    assert read_raw(tmp_path / "a.png", max_pixels=35).shape == (5, 7, 3)
+    monkeypatch.setenv("ESRGAN_TWIN_MAX_PIXELS", "34")
+    one_line_error_naming(tmp_path / "a.png", read_uint8)
+    monkeypatch.setenv("ESRGAN_TWIN_MAX_PIXELS", "35")
+    np.testing.assert_array_equal(read_uint8(tmp_path / "a.png"), RGB8)
+
+
+@pytest.mark.parametrize("value", ["many", "0", "-5"])
+def test_a_bad_pixel_cap_in_the_environment_is_a_one_line_error_naming_it(tmp_path, monkeypatch, value):
+    write_image(tmp_path / "a.png", RGB8)
+    monkeypatch.setenv("ESRGAN_TWIN_MAX_PIXELS", value)
+    with pytest.raises(UserError, match=f"ESRGAN_TWIN_MAX_PIXELS='{value}'"):
+        read_raw(tmp_path / "a.png")
+
+
+def read_in_a_subprocess(path):
+    """read_raw(path) in a child with a 2 GB address space and a 60 s limit: (exit code, stderr)."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+    code = "import sys; from common_data.imageio import read_raw; read_raw(sys.argv[1])"
+    try:
+        proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60,
+                              cwd=ROOT, preexec_fn=limit)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"reading {path} did not return")
+    return proc.returncode, proc.stderr
+
+
+def test_a_fifo_is_refused_without_being_opened(tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")  # opening it for reading would wait for a writer forever
+    code, err = read_in_a_subprocess(tmp_path / "pipe.png")
+    assert code == 1 and "ImageReadError: skipped" in err and "FIFO" in err and "pipe.png" in err
+
+
+def test_a_symlink_to_dev_zero_is_refused_without_being_read(tmp_path):
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero on this system")
+    os.symlink("/dev/zero", tmp_path / "zero.png")  # reading it would never end
+    code, err = read_in_a_subprocess(tmp_path / "zero.png")
+    assert code == 1 and "ImageReadError: skipped" in err and "device" in err and "zero.png" in err
+
+
+# EXIF orientation -> what a viewer shows, from the stored pixels (EXIF 2.32, tag 0x0112)
+ORIENTED = {2: lambda a: a[:, ::-1], 3: lambda a: np.rot90(a, 2), 4: lambda a: a[::-1],
+            5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
+            8: lambda a: np.rot90(a, 1)}
+
+
+@pytest.mark.parametrize("orientation", sorted(ORIENTED))
+def test_a_jpeg_reads_as_its_exif_orientation_shows_it(tmp_path, orientation):
+    Image = pytest.importorskip("PIL.Image")
+    stored = np.ascontiguousarray(smooth_image(48)[:, :40])
+    Image.fromarray(stored).save(tmp_path / "plain.jpg", quality=95)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(tmp_path / "tagged.jpg", quality=95, exif=exif.tobytes())
+    plain = read_uint8(tmp_path / "plain.jpg")
+    np.testing.assert_array_equal(read_uint8(tmp_path / "tagged.jpg"), ORIENTED[orientation](plain))
+
+
+@pytest.mark.parametrize("dtype,channels", [(np.float32, 1), (np.float32, 3), (np.int16, 3), (np.int32, 1)])
+def test_float_and_signed_tiffs_are_refused_not_misread(tmp_path, dtype, channels):
+    arr = (RNG.random((6, 5, channels)) * 3).astype(dtype)
+    ok, buf = cv2.imencode(".tiff", arr[:, :, 0] if channels == 1 else arr)
+    assert ok and cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).dtype == dtype  # the file is what its name says
+    path = tmp_path / f"{np.dtype(dtype).name}.tiff"
+    path.write_bytes(buf.tobytes())
+    one_line_error_naming(path, read_raw)
