@@ -189,8 +189,36 @@ def image_rng(seed, split, index):
     return np.random.default_rng([int(seed), SPLITS[split], int(index)])
 
 
-def make_demo_data(output, num_train=16, num_test=4, seed=0, size=192):
-    """Write the set under ``output``; returns ``{folder: [paths]}``."""
+def demo_layout(output, num_train, num_test):
+    """``{folder: [paths]}`` of the set these arguments make under ``output``."""
+    layout = {}
+    for split, count in (("train", num_train), ("test", num_test)):
+        for folder in (split, f"{split}_X{SCALE}"):
+            if count:
+                layout[os.path.join(output, folder)] = [os.path.join(output, folder, f"{split}_{i:04d}.png")
+                                                        for i in range(count)]
+    return layout
+
+
+def holds_demo_set(output, num_train, num_test, seed, size):
+    """True when ``output`` holds exactly the set of these arguments: their marker and file names, nothing else."""
+    layout = demo_layout(output, num_train, num_test)
+    try:
+        with open(os.path.join(output, MARKER_NAME), encoding="utf-8", newline="") as f:
+            if f.read() != marker_text(num_train, num_test, seed, size):
+                return False
+        if sorted(os.listdir(output)) != sorted([MARKER_NAME] + [os.path.basename(d) for d in layout]):
+            return False
+        return all(sorted(os.listdir(d)) == sorted(os.path.basename(p) for p in ps) for d, ps in layout.items())
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def make_demo_data(output, num_train=16, num_test=4, seed=0, size=192, force=False):
+    """Write the set under ``output``; returns ``{folder: [paths]}``.
+
+    A folder that already holds exactly this set is kept as it is; another non-empty folder is refused unless
+    ``force`` (then the set is written into it, overwriting same-named files)."""
     if size < 32 or size % SCALE:
         raise UserError(f"--size {size} must be a multiple of {SCALE} and at least 32")
     if num_train < 0 or num_test < 0 or num_train + num_test == 0:
@@ -198,23 +226,30 @@ def make_demo_data(output, num_train=16, num_test=4, seed=0, size=192):
     output = os.fspath(output)
     if os.path.exists(output) and not os.path.isdir(output):
         raise UserError(f"--output {output} is a file, not a folder; choose a folder for the demo set")
-    written = {}
+    layout = demo_layout(output, num_train, num_test)
+    if not force and os.path.isdir(output) and os.listdir(output):
+        if holds_demo_set(output, num_train, num_test, seed, size):
+            return layout
+        raise UserError(f"--output {output} is not empty and does not hold this demo set; choose an empty or new "
+                        "folder, or add --force to write the demo set into it")
     for split, count in (("train", num_train), ("test", num_test)):
         gt_dir, lq_dir = os.path.join(output, split), os.path.join(output, f"{split}_X{SCALE}")
         for i in range(count):
             gt = render_image(image_rng(seed, split, i), size)
-            lq = imresize(gt, 1 / SCALE)
             name = f"{split}_{i:04d}.png"
             write_image(os.path.join(gt_dir, name), gt)
-            write_image(os.path.join(lq_dir, name), lq)
-            written.setdefault(gt_dir, []).append(os.path.join(gt_dir, name))
-            written.setdefault(lq_dir, []).append(os.path.join(lq_dir, name))
+            write_image(os.path.join(lq_dir, name), imresize(gt, 1 / SCALE))
     write_marker(output, num_train, num_test, seed, size)
-    return written
+    return layout
 
 
 def write_marker(output, num_train, num_test, seed, size):
-    text = (
+    with open(os.path.join(output, MARKER_NAME), "w", encoding="utf-8", newline="\n") as f:
+        f.write(marker_text(num_train, num_test, seed, size))
+
+
+def marker_text(num_train, num_test, seed, size):
+    return (
         "SYNTHETIC DEMO DATA - not real anime frames; do not report results on it.\n"
         f"Made by: python tools/make_demo_data.py --output <this folder> --num-train {num_train} --num-test {num_test} "
         f"--seed {seed} --size {size}\n"
@@ -226,5 +261,3 @@ def write_marker(output, num_train, num_test, seed, size):
         f"{size // SCALE}x{size // SCALE} PNG.\n"
         "The same arguments give byte-identical files.\n"
     )
-    with open(os.path.join(output, MARKER_NAME), "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)

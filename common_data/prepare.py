@@ -32,6 +32,45 @@ def input_images(folder, recursive=False):
     return paths
 
 
+class Written(list):
+    """Paths a step wrote, plus the inputs it ``skipped`` (too small for it) and ``upscaled``."""
+
+    def __init__(self, paths=(), skipped=(), upscaled=()):
+        super().__init__(paths)
+        self.skipped, self.upscaled = list(skipped), list(upscaled)
+
+    @classmethod
+    def merge(cls, parts):
+        return cls([p for w in parts for p in w], [s for w in parts for s in w.skipped],
+                   [u for w in parts for u in w.upscaled])
+
+
+def name_list(paths, first=5):
+    """``a.png, b.png, c.png`` (file names), ``...`` after the ``first`` few."""
+    names = [os.path.basename(p) for p in paths[:first]]
+    return ", ".join(names) + (", ..." if len(paths) > first else "")
+
+
+def summary_lines(written, total, skipped_why="", upscaled_why=""):
+    """One line each for skipped and upscaled inputs (count and the first names); none when there were none."""
+    lines = []
+    if written.skipped:
+        lines.append(f"skipped {len(written.skipped)} of {total} images {skipped_why}: {name_list(written.skipped)}")
+    if written.upscaled:
+        lines.append(f"upscaled {len(written.upscaled)} of {total} images {upscaled_why}: "
+                     f"{name_list(written.upscaled)}")
+    return lines
+
+
+def check_empty_output(folder, force=False):
+    """A non-empty output folder is refused (DataError naming it) unless ``force``: no silent mixing or overwriting."""
+    folder = os.fspath(folder)
+    entries = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    if entries and not force:
+        raise DataError(f"output folder {folder} is not empty ({len(entries)} entries, e.g. {entries[0]}); "
+                        "choose an empty or new folder, or add --force to write into it")
+
+
 def run_parallel(func, items, workers=1, desc=None):
     """Apply ``func`` to every item with a tqdm bar (on a terminal); a ``multiprocessing.Pool`` when workers > 1."""
     from tqdm import tqdm
@@ -64,7 +103,8 @@ def multiscale_sizes(width, height, factors=MULTISCALE_FACTORS, shortest_edge=SH
 
 
 def multiscale_one(path, output_folder, factors=MULTISCALE_FACTORS, shortest_edge=SHORTEST_EDGE):
-    """Write ``{stem}T{i}.png`` for every size of :func:`multiscale_sizes`; returns the written paths."""
+    """Write ``{stem}T{i}.png`` for every size of :func:`multiscale_sizes`; returns the written paths
+    (``upscaled``: ``[path]`` when a copy is larger than the image)."""
     try:
         from PIL import Image
     except ImportError:
@@ -78,22 +118,25 @@ def multiscale_one(path, output_folder, factors=MULTISCALE_FACTORS, shortest_edg
     if img.mode not in ("1", "L", "LA", "RGB", "RGBA", "I", "I;16", "F"):
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     stem = os.path.splitext(os.path.basename(path))[0]
-    written = []
+    written = Written()
     for i, size in enumerate(multiscale_sizes(*img.size, factors, shortest_edge)):
         if min(size) < 1:
             raise DataError(f"image {path} is too small for a x{min(factors):.3g} copy; remove it")
         out = os.path.join(output_folder, f"{stem}T{i}.png")
         img.resize(size, resample=Image.LANCZOS).save(out)
         written.append(out)
+        if size[0] * size[1] > img.size[0] * img.size[1] and not written.upscaled:
+            written.upscaled.append(path)
     return written
 
 
 def multiscale(input_folder, output_folder, workers=1, factors=MULTISCALE_FACTORS, shortest_edge=SHORTEST_EDGE):
+    """All copies of every input (:class:`Written`; ``upscaled`` lists the inputs smaller than a copy)."""
     paths = input_images(input_folder)
     os.makedirs(output_folder, exist_ok=True)
     func = functools.partial(multiscale_one, output_folder=os.fspath(output_folder), factors=tuple(factors),
                              shortest_edge=shortest_edge)
-    return [p for ps in run_parallel(func, paths, workers, "multiscale") for p in ps]
+    return Written.merge(run_parallel(func, paths, workers, "multiscale"))
 
 
 # ------------------------------------------------------------------------------------------ sub-images
@@ -110,24 +153,28 @@ def crop_starts(length, crop_size, step, thresh_size):
 
 def subimages_one(path, output_folder, crop_size=480, step=240, thresh_size=0, compression_level=3,
                   strip_scale_suffix=False):
-    """Crop one image into ``{stem}_s{idx:03d}{ext}`` (idx from 1, row-major); returns the written paths."""
+    """Crop one image into ``{stem}_s{idx:03d}{ext}`` (idx from 1, row-major); returns the written paths
+    (``skipped``: ``[path]`` when the image is smaller than one crop)."""
     img = read_raw(path)
     stem, ext = os.path.splitext(os.path.basename(path))
     if strip_scale_suffix:
         stem = SCALE_SUFFIX.sub("", stem)
     h, w = img.shape[:2]
     params = [cv2.IMWRITE_PNG_COMPRESSION, int(compression_level)] if ext.lower() == ".png" else []
-    written = []
+    written = Written()
     for top in crop_starts(h, crop_size, step, thresh_size):
         for left in crop_starts(w, crop_size, step, thresh_size):
             out = os.path.join(output_folder, f"{stem}_s{len(written) + 1:03d}{ext}")
             write_image(out, img[top:top + crop_size, left:left + crop_size], channels="bgr", params=params)
             written.append(out)
+    if not written:
+        written.skipped.append(path)
     return written
 
 
 def subimages(input_folder, output_folder, crop_size=480, step=240, thresh_size=0, compression_level=3,
               strip_scale_suffix=False, workers=1):
+    """All crops of every input (:class:`Written`; ``skipped`` lists the inputs smaller than one crop)."""
     if crop_size < 1 or step < 1:
         raise DataError(f"crop size ({crop_size}) and step ({step}) must be positive")
     if not 0 <= compression_level <= 9:
@@ -137,7 +184,7 @@ def subimages(input_folder, output_folder, crop_size=480, step=240, thresh_size=
     func = functools.partial(subimages_one, output_folder=os.fspath(output_folder), crop_size=crop_size, step=step,
                              thresh_size=thresh_size, compression_level=compression_level,
                              strip_scale_suffix=strip_scale_suffix)
-    return [p for ps in run_parallel(func, paths, workers, "subimages") for p in ps]
+    return Written.merge(run_parallel(func, paths, workers, "subimages"))
 
 
 # ------------------------------------------------------------------------------------------- meta-info
@@ -215,8 +262,10 @@ def lq_one(path, gt_out, lq_out, scale=4):
     return gt_path, lq_path
 
 
-def generate_lq(input_folder, gt_out, lq_out, scale=4, workers=1):
-    """PaddleGAN animeSR-style pairs: ``gt_out/{stem}.png`` (cropped GT) and ``lq_out/{stem}.png`` (LQ)."""
+def generate_lq(input_folder, gt_out, lq_out, scale=4, workers=1, force=False):
+    """PaddleGAN animeSR-style pairs: ``gt_out/{stem}.png`` (cropped GT) and ``lq_out/{stem}.png`` (LQ).
+
+    Non-empty output folders are refused unless ``force`` (then same-named files are overwritten)."""
     if scale < 1 or int(scale) != scale:
         raise DataError(f"scale {scale} must be a positive integer")
     paths = input_images(input_folder)
@@ -227,6 +276,8 @@ def generate_lq(input_folder, gt_out, lq_out, scale=4, workers=1):
                         f"({duplicates[0]}.*); outputs are all .png, rename one")
     if os.path.abspath(gt_out) == os.path.abspath(input_folder):
         raise DataError(f"GT output {gt_out} is the input folder; choose another --gt-out")
+    check_empty_output(gt_out, force)
+    check_empty_output(lq_out, force)
     os.makedirs(gt_out, exist_ok=True)
     os.makedirs(lq_out, exist_ok=True)
     func = functools.partial(lq_one, gt_out=os.fspath(gt_out), lq_out=os.fspath(lq_out), scale=int(scale))

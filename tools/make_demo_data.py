@@ -1,6 +1,8 @@
 """Write the deterministic synthetic anime-style demo set (PaddleGAN animeSR layout).
 
     python tools/make_demo_data.py --output data/animeSR            # 16 train + 4 test, 192x192 GT, 48x48 LQ
+
+A folder that already holds this very set (same arguments) is kept; another non-empty folder needs --force.
 """
 import argparse
 import os
@@ -8,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common_data.demo_data import MARKER_NAME, make_demo_data  # noqa: E402
+from common_data.demo_data import MARKER_NAME, holds_demo_set, make_demo_data  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 
 
@@ -19,13 +21,19 @@ def build_parser():
     parser.add_argument("--num-test", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=192, help="GT side in pixels, a multiple of 4")
+    parser.add_argument("--force", action="store_true",
+                        help="write into a non-empty --output (same-named files are overwritten)")
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    sizes = (args.num_train, args.num_test, args.seed, args.size)
+    if not args.force and holds_demo_set(args.output, *sizes):
+        print(f"{args.output} already holds this demo set: kept (--force writes it again)")
+        return 0
     try:
-        written = make_demo_data(args.output, args.num_train, args.num_test, args.seed, args.size)
+        written = make_demo_data(args.output, *sizes, force=args.force)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -54,6 +54,8 @@ def build_parser():
     p.add_argument("--output", help="dataset folder: GT to OUTPUT/train, LQ to OUTPUT/train_X{scale}")
     p.add_argument("--gt-out", help="folder for the cropped GT (overrides --output)")
     p.add_argument("--lq-out", help="folder for the LQ images (overrides --output)")
+    p.add_argument("--force", action="store_true",
+                   help="write into non-empty output folders (same-named files are overwritten)")
     return parser
 
 
@@ -61,10 +63,14 @@ def run(args):
     if args.command == "multiscale":
         written = prepare.multiscale(args.input, args.output, args.workers, args.factors, args.shortest_edge)
         print(f"wrote {len(written)} images to {args.output}")
+        report(written, len(prepare.input_images(args.input)),
+               upscaled_why=f"whose shortest side is below {args.shortest_edge} (or a factor above 1)")
     elif args.command == "subimages":
         written = prepare.subimages(args.input, args.output, args.crop_size, args.step, args.thresh_size,
                                     args.compression_level, args.strip_scale_suffix, args.workers)
         print(f"wrote {len(written)} sub-images to {args.output}")
+        report(written, len(prepare.input_images(args.input)),
+               skipped_why=f"smaller than the {args.crop_size}x{args.crop_size} crop (nothing written for them)")
     elif args.command in ("meta_info", "meta-info"):
         lines = prepare.meta_info_lines(args.input, args.root, args.check)
         prepare.write_meta_info(args.meta_info, lines)
@@ -74,8 +80,13 @@ def run(args):
             raise UserError("lq needs --output, or both --gt-out and --lq-out")
         gt_out = args.gt_out or os.path.join(args.output, "train")
         lq_out = args.lq_out or os.path.join(args.output, f"train_X{args.scale}")
-        pairs = prepare.generate_lq(args.input, gt_out, lq_out, args.scale, args.workers)
+        pairs = prepare.generate_lq(args.input, gt_out, lq_out, args.scale, args.workers, args.force)
         print(f"wrote {len(pairs)} GT images to {gt_out} and their x{args.scale} LQ to {lq_out}")
+
+
+def report(written, total, skipped_why="", upscaled_why=""):
+    for line in prepare.summary_lines(written, total, skipped_why, upscaled_why):
+        print(line)
 
 
 def main(argv=None):
