@@ -371,6 +371,31 @@ def vgg_weights_missing(tmp, a):
     return main_cmd(tmp, a, change=change)
 
 
+def generator_width_zero(tmp, a):
+    return main_cmd(tmp, a, change=lambda c: c["model"]["generator"].update(nf=0))
+
+
+def generator_scale_not_data_scale(tmp, a):
+    return main_cmd(tmp, a, change=lambda c: c["model"]["generator"].update(scale=2))
+
+
+def negative_seed_flag(tmp, a):
+    return main_cmd(tmp, a, extra=("--seed", "-3"))
+
+
+def config_alias_bomb(tmp, a):
+    lines = ['a0: &a0 "lol"'] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    write_bytes(os.path.join(tmp, "bomb.yaml"), "\n".join(lines).encode())
+    return ["main.py", "-c", os.path.join(tmp, "bomb.yaml")]
+
+
+def config_not_utf8(tmp, a):
+    path = write_config(tmp, base_config(tmp, a.demo))
+    with open(path, "ab") as f:
+        f.write("# caf\xe9\n".encode("latin-1"))
+    return ["main.py", "-c", path]
+
+
 def infer_corrupt_image(tmp, a):
     return infer_cmd(tmp, a, b"\xff\xd8\xff\xe0 garbage", name="broken.jpg")
 
@@ -443,6 +468,19 @@ def demo_data_bad_size(tmp, a):
     return ["make_demo_data.py", "--output", os.path.join(tmp, "demo"), "--size", "30"]
 
 
+def prepare_lq_into_non_empty_folder(tmp, a):
+    folder = os.path.join(tmp, "hr")
+    write_bytes(os.path.join(folder, "a.png"), png_bytes(small_image(16, 16)))
+    write_bytes(os.path.join(tmp, "set", "train", "mine.png"), png_bytes(small_image(8, 8)))
+    return ["prepare_data.py", "lq", "--input", folder, "--output", os.path.join(tmp, "set")]
+
+
+def demo_data_into_non_empty_folder(tmp, a):
+    write_bytes(os.path.join(tmp, "photos", "holiday.png"), png_bytes(small_image(8, 8)))
+    return ["make_demo_data.py", "--output", os.path.join(tmp, "photos"), "--num-train", "1", "--num-test", "0",
+            "--size", "32"]
+
+
 def demo_data_output_is_a_file(tmp, a):
     path = write_bytes(os.path.join(tmp, "taken"), b"a file")
     return ["make_demo_data.py", "--output", path, "--num-train", "1", "--num-test", "0", "--size", "32"]
@@ -473,9 +511,14 @@ CASES = [
     (unknown_dataset_option, 2, ["'gt_foldr'", "Did you mean 'gt_folder'"]),
     (total_iters_wrong_type, 2, ["total_iters", "int", "'ten'"]),
     (batch_size_wrong_type, 2, ["dataset.train.batch_size", "'two'"]),
-    (generator_width_wrong_type, 2, ["model.generator", "'nf' must be a number", "'eight'"]),
+    (generator_width_wrong_type, 2, ["model.generator.nf must be an integer", "'eight'"]),
     (learning_rate_wrong_type, 2, ["lr_scheduler", "learning_rate='fast'"]),
     (periods_do_not_sum, 2, ["periods sum to 3", "total_iters is 2"]),
+    (generator_width_zero, 2, ["model.generator.nf must be positive", "got 0"]),
+    (generator_scale_not_data_scale, 2, ["dataset.train.scale is 4", "model.generator.scale is 2"]),
+    (negative_seed_flag, 2, ["--seed", "-3"]),
+    (config_alias_bomb, 2, ["bomb.yaml", "aliases"]),
+    (config_not_utf8, 2, ["bad.yaml", "not UTF-8", "offset"]),
     (load_weights_of_other_scale, 2, ["g2.pdparams", "shape mismatch", "conv_first.weight (8, 12, 3, 3)"]),
     (load_weights_of_other_arch, 2, ["unet.pdparams", "42 missing (conv_first.weight", "1 unexpected"]),
     (load_pth_where_pdparams_expected, 2, ["g4.pth", "PyTorch file", "convert_weights.py"]),
@@ -500,6 +543,8 @@ CASES = [
     (prepare_subimages_missing_input, 2, ["no_hr", "does not exist"]),
     (demo_data_bad_size, 2, ["--size 30", "multiple of 4"]),
     (demo_data_output_is_a_file, 2, ["taken", "is a file", "choose a folder"]),
+    (prepare_lq_into_non_empty_folder, 2, ["set/train", "not empty", "--force"]),
+    (demo_data_into_non_empty_folder, 2, ["photos", "not empty", "--force"]),
 ]
 
 
