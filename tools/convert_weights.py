@@ -3,12 +3,15 @@
 
     python tools/convert_weights.py --to paddle IN.pth OUT.pdparams
     python tools/convert_weights.py --to torch IN.pdparams OUT.pth
+    python tools/convert_weights.py IN.pth OUT.safetensors
     python tools/convert_weights.py --from ncnn MODEL.param MODEL.bin OUT.pth
     python tools/convert_weights.py --from ncnn anime6b OUT.pdparams --verify
 
 Reads RRDBNet in BasicSR, PaddleGAN/ESRGAN-2019 and ESRGAN-2018 naming, VGGDiscriminator128,
 UNetDiscriminatorSN and torchvision VGG; hyper-parameters come from the shapes (common_data/weights.py).
-Writes PaddleGAN's layout ({'generator': ...}) for .pdparams and BasicSR's ({'params_ema': ...}) for .pth.
+Writes PaddleGAN's layout ({'generator': ...}) for .pdparams, BasicSR's ({'params_ema': ...}) for .pth, and a flat
+state dict in PyTorch conventions (BasicSR names unless --naming) for .safetensors. Files are read without running
+code in them: the container (torch zip, Paddle pickle, safetensors) picks the one reader (common_data/weight_files.py).
 This module also holds the framework adapters (read, build, run) that tools/export_onnx.py and tools/infer.py use.
 """
 import argparse
@@ -22,12 +25,14 @@ if ROOT not in sys.path:
 import numpy as np  # noqa: E402
 
 from common_data import ncnn  # noqa: E402
+from common_data import weight_files as WF  # noqa: E402
 from common_data import weights as W  # noqa: E402
 from common_data.checkpoints import atomic_write  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 
 EXTENSIONS = {"paddle": (".pdparams",), "torch": (".pth", ".pt", ".ckpt")}
-FRAMEWORK_NAMES = {"paddle": "Paddle", "torch": "PyTorch"}
+FRAMEWORK_NAMES = WF.FRAMEWORK_NAMES
+SAFETENSORS = ".safetensors"
 
 
 class VerifyError(UserError):
@@ -66,7 +71,7 @@ def _import(framework):
 
 
 def _to_numpy(obj):
-    """Nested dicts/lists of framework tensors -> the same with numpy arrays."""
+    """Nested dicts/lists of torch tensors -> the same with numpy arrays."""
     if isinstance(obj, dict):
         return {k: _to_numpy(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -76,48 +81,47 @@ def _to_numpy(obj):
         if str(t.dtype) == "torch.bfloat16":
             t = t.float()
         return t.numpy()
-    if hasattr(obj, "numpy") and not isinstance(obj, np.ndarray):  # paddle.Tensor
-        return obj.numpy()
     return obj
 
 
-def _read_with(framework, path):
-    """Load with ``framework``; its warnings about the file's pickle are silenced (a failure is reported once)."""
-    import warnings
-    lib = _import(framework)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if framework == "paddle":
-            return lib.load(path, return_numpy=True)
-        return lib.load(path, map_location="cpu", weights_only=True)
+def is_safetensors(path):
+    return str(path).lower().endswith(SAFETENSORS)
+
+
+def output_framework(path):
+    """Whose conventions an output file takes: 'torch' for .safetensors, else from the extension (or None)."""
+    return "torch" if is_safetensors(path) else framework_of(path)
+
+
+def format_name(path, framework):
+    """How the written file is described: 'safetensors', 'Paddle' or 'PyTorch'."""
+    return "safetensors" if is_safetensors(path) else FRAMEWORK_NAMES[framework]
 
 
 def read_checkpoint(path):
-    """Read a .pth or .pdparams -> (nested dict of numpy arrays, framework)."""
+    """Read weights without running code -> (nested dict of numpy arrays, framework whose conventions they follow).
+
+    A torch.save file goes to torch.load(weights_only=True), a Paddle pickle to the restricted unpickler, a
+    .safetensors (PyTorch conventions) to safetensors; a file named like the other framework's is refused with the
+    advice to rename it, before any unpickling."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise UserError(f"weights file not found: {path}")
-    framework = framework_of(path)
-    if framework is None:
-        raise UserError(f"{path}: unknown weights extension; use .pth/.pt (PyTorch) or .pdparams (Paddle)")
-    try:
-        return _to_numpy(_read_with(framework, path)), framework
-    except UserError:
-        raise
-    except Exception as first:  # noqa: BLE001 - any framework failure becomes one line below
-        other = "torch" if framework == "paddle" else "paddle"
-        try:
-            _read_with(other, path)
-        except Exception:  # noqa: BLE001
-            reason = str(first).strip().splitlines()[0][:160] if str(first).strip() else type(first).__name__
-            if "weights only load failed" in reason.lower():
-                reason = ("it holds Python objects besides tensors, which are not loaded for safety; if you trust "
-                          "it, re-save just its state dict with torch.save")
-            else:
-                reason = f"{reason}; it is corrupt, truncated or not a weights file: re-download or re-save it"
-            raise UserError(f"cannot read {path} as a {FRAMEWORK_NAMES[framework]} file: {reason}") from None
-        raise UserError(f"{path} holds {FRAMEWORK_NAMES[other]} weights but is named like a "
-                        f"{FRAMEWORK_NAMES[framework]} file; rename it to {EXTENSIONS[other][0]}") from None
+    kind = WF.file_kind(path)
+    if kind is None:
+        raise UserError(f"{path}: not a weights file (neither a .pth / .pdparams pickle nor .safetensors); "
+                        f"re-download or re-save it")
+    if kind == "safetensors":
+        return WF.read_safetensors(path), "torch"
+    named = framework_of(path)
+    if named not in (None, kind):
+        raise UserError(f"{path} holds {FRAMEWORK_NAMES[kind]} weights but is named like a "
+                        f"{FRAMEWORK_NAMES[named]} file; rename it to {EXTENSIONS[kind][0]}")
+    if kind == "paddle":
+        return WF.read_paddle(path), kind
+    _import("torch")
+    from torch_impl.engine.checkpoint import load_checkpoint
+    return _to_numpy(load_checkpoint(path, "weights")), kind
 
 
 def is_ncnn_source(path_or_name):
@@ -152,7 +156,14 @@ def load_canonical(path, key=None):
 
 # --------------------------------------------------------------------------------------------------- writing
 def save_weights(canonical, framework, path, layout=None, naming=None):
-    """Write ``canonical`` for ``framework``; ``layout`` = top-level key, 'flat', or None for the default."""
+    """Write ``canonical`` for ``framework``; ``layout`` = top-level key, 'flat', or None for the default.
+
+    A .safetensors ``path`` gets a flat state dict in PyTorch conventions whatever ``framework`` (layout flat)."""
+    if is_safetensors(path):
+        if layout not in (None, "flat"):
+            raise UserError(f"{path}: a .safetensors file holds one flat state dict; drop --layout {layout}")
+        WF.write_safetensors(path, W.to_framework(canonical, "torch", naming))
+        return None
     state = W.to_framework(canonical, framework, naming)
     wrapper = W.default_wrapper(canonical.arch, framework) if layout is None else (None if layout == "flat"
                                                                                  else layout)
@@ -244,7 +255,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="IN OUT; with --from ncnn: MODEL.param [MODEL.bin] OUT, or NAME OUT "
+                   help="IN OUT (OUT .pdparams, .pth or .safetensors); with --from ncnn: MODEL.param [MODEL.bin] OUT, or NAME OUT "
                         f"(NAME one of {', '.join(ncnn.pretrained_names())})")
     p.add_argument("--to", choices=W.FRAMEWORKS, help="target framework (default: from OUT's extension)")
     p.add_argument("--from", dest="source", choices=("auto", "ncnn"), default="auto",
@@ -264,10 +275,13 @@ def main(argv=None):
     if len(args.paths) < 2:
         raise UserError("give an input and an output: convert_weights.py --to paddle IN.pth OUT.pdparams")
     *inputs, out = args.paths
-    target = args.to or framework_of(out)
+    target = args.to or output_framework(out)
     if target is None:
-        raise UserError(f"{out}: cannot tell the target framework; end it in .pdparams or .pth, or pass --to")
-    if framework_of(out) != target:
+        raise UserError(f"{out}: cannot tell the target framework; end it in .pdparams, .pth or .safetensors, "
+                        f"or pass --to")
+    if is_safetensors(out) and target != "torch":
+        raise UserError(f"{out}: a .safetensors file is written in PyTorch conventions; drop --to {target}")
+    if output_framework(out) != target:
         raise UserError(f"{out}: a {FRAMEWORK_NAMES[target]} file must end in {EXTENSIONS[target][0]}")
     if args.source == "ncnn" or is_ncnn_source(inputs[0]):
         if len(inputs) > 2:
@@ -281,7 +295,7 @@ def main(argv=None):
         raise UserError(f"{out}: the output would overwrite the input; choose another name")
     wrapper = save_weights(canonical, target, out, args.layout, args.naming)
     where = f"under {wrapper!r}" if wrapper else "flat"
-    print(f"{inputs[0]}: {canonical.describe()} -> {out} ({FRAMEWORK_NAMES[target]}, {where})")
+    print(f"{inputs[0]}: {canonical.describe()} -> {out} ({format_name(out, target)}, {where})")
     if args.verify:
         verify_frameworks(canonical, args.tol)
     return 0

@@ -3,12 +3,14 @@
 
     python tools/interpolate.py RRDB_PSNR_x4.pth RRDB_ESRGAN_x4.pth --alpha 0.8 -o interp_08.pth
     python tools/interpolate.py psnr.pdparams gan.pth --alpha 0.3 -o blend.pdparams
+    python tools/interpolate.py psnr.safetensors gan.safetensors --alpha 0.5 -o blend.safetensors
 
-A and B are anything tools/convert_weights.py reads (.pth, .pdparams, ncnn .param, a pretrained name), in any
-naming (BasicSR, PaddleGAN, ESRGAN-2018): both are canonicalised with common_data.weights first, so they may come
-from different frameworks. OUT is written for the framework of its extension (.pdparams: PaddleGAN layout,
-.pth: BasicSR layout). alpha 0 gives A, 1 gives B; outside [0, 1] it extrapolates. Both must be the same
-architecture with the same shapes. Integer entries (BatchNorm's num_batches_tracked) are taken from A.
+A and B are anything tools/convert_weights.py reads (.pth, .pdparams, .safetensors, ncnn .param, a pretrained
+name), in any naming (BasicSR, PaddleGAN, ESRGAN-2018): both are canonicalised with common_data.weights first, so
+they may come from different frameworks. OUT is written for the framework of its extension (.pdparams: PaddleGAN
+layout, .pth: BasicSR layout, .safetensors: a flat state dict in PyTorch conventions). alpha 0 gives A, 1 gives B;
+outside [0, 1] it extrapolates. Both must be the same architecture with the same shapes. Integer entries
+(BatchNorm's num_batches_tracked) are taken from A.
 """
 import argparse
 import math
@@ -56,19 +58,21 @@ def interpolate(a, b, alpha, name_a="A", name_b="B"):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("a", metavar="A", help="first weights (alpha 0 gives it): .pth, .pdparams, .param or a name")
+    p.add_argument("a", metavar="A", help="first weights (alpha 0 gives it): .pth, .pdparams, .safetensors, .param "
+                                          "or a name")
     p.add_argument("b", metavar="B", help="second weights (alpha 1 gives it)")
     p.add_argument("--alpha", type=float, required=True, help="weight of B: OUT = (1 - alpha) * A + alpha * B")
-    p.add_argument("-o", "--output", required=True, help="OUT.pth (PyTorch) or OUT.pdparams (Paddle)")
+    p.add_argument("-o", "--output", required=True,
+                   help="OUT.pth (PyTorch), OUT.pdparams (Paddle) or OUT.safetensors (flat, PyTorch conventions)")
     p.add_argument("--key", help="top-level key holding the weights in A and B (default: params_ema, params, ...)")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    framework = cw.framework_of(args.output)
+    framework = cw.output_framework(args.output)
     if framework is None:
-        raise UserError(f"{args.output}: end the output in .pth (PyTorch) or .pdparams (Paddle)")
+        raise UserError(f"{args.output}: end the output in .pth (PyTorch), .pdparams (Paddle) or .safetensors")
     out = os.path.abspath(args.output)
     for path in (args.a, args.b):
         if os.path.exists(path) and os.path.abspath(path) == out:
@@ -80,7 +84,7 @@ def main(argv=None):
     wrapper = cw.save_weights(blended, framework, args.output)
     where = f"under {wrapper!r}" if wrapper else "flat"
     print(f"{1 - args.alpha:g} x {args.a} + {args.alpha:g} x {args.b}: {blended.describe()} -> {args.output} "
-          f"({cw.FRAMEWORK_NAMES[framework]}, {where})")
+          f"({cw.format_name(args.output, framework)}, {where})")
     return 0
 
 

