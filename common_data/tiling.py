@@ -11,6 +11,10 @@ import numpy as np
 from .errors import UserError
 
 
+class NonFiniteOutputError(UserError):
+    """The network gave NaN or Inf (broken weights, or an overflow); callers add the image and the model."""
+
+
 def round_up(value, multiple):
     return -(-int(value) // multiple) * multiple
 
@@ -64,6 +68,7 @@ def upscale_image(forward, img, scale, tile=0, tile_pad=10, pre_pad=0, multiple=
     """HxWxC float32 image in [0, 1] -> (H*scale)x(W*scale)xC float32 clipped to [0, 1].
 
     ``pre_pad`` reflect-pads the bottom/right before the network and crops after (Real-ESRGAN's --pre_pad).
+    A NaN or Inf in the output raises ``NonFiniteOutputError`` (clipping would make it black or white).
     """
     if pre_pad < 0:
         raise UserError(f"--pre_pad {pre_pad}: must not be negative")
@@ -74,4 +79,7 @@ def upscale_image(forward, img, scale, tile=0, tile_pad=10, pre_pad=0, multiple=
         x = np.pad(x, ((0, 0), (0, 0), (0, pre_pad), (0, pre_pad)), mode=mode)
     out = tiled_forward(forward, x, scale, tile, tile_pad, multiple)
     out = out[0, :, :height * scale, :width * scale].transpose(1, 2, 0)
+    if not np.isfinite(out).all():
+        raise NonFiniteOutputError(f"the model's output holds {np.isnan(out).sum()} NaN and {np.isinf(out).sum()} "
+                                   "Inf values")
     return np.clip(out, 0.0, 1.0)

