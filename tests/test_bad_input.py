@@ -408,6 +408,22 @@ def infer_zero_byte_image(tmp, a):
     return infer_cmd(tmp, a, b"", name="empty.png")
 
 
+def infer_output_would_overwrite_input(tmp, a):
+    cmd = infer_cmd(tmp, a, png_bytes(small_image()), name="mine.png")
+    return [*cmd, "-o", os.path.join(tmp, "inputs"), "--suffix", ""]
+
+
+def infer_image_claiming_20000x20000(tmp, a):
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    head = chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0))
+    data = b"\x89PNG\r\n\x1a\n" + head + chunk(b"IDAT", zlib.compress(bytes(20001 * 8))) + chunk(b"IEND", b"")
+    return infer_cmd(tmp, a, data, name="huge.png")
+
+
 def infer_tile_smaller_than_pad(tmp, a):
     return infer_cmd(tmp, a, png_bytes(small_image()), extra=("--tile", "8", "--tile_pad", "10"))
 
@@ -530,6 +546,8 @@ CASES = [
     (infer_corrupt_image, 2, ["broken.jpg", "not an image"]),
     (infer_truncated_jpeg, 2, ["cut off.jpg", "truncated"]),
     (infer_zero_byte_image, 2, ["empty.png", "0 bytes"]),
+    (infer_output_would_overwrite_input, 2, ["mine.png", "is the input", "nothing was written"]),
+    (infer_image_claiming_20000x20000, 2, ["huge.png", "20000x20000", "--max-pixels"]),
     (infer_tile_smaller_than_pad, 2, ["--tile 8", "--tile_pad 10"]),
     (infer_fixed_size_onnx_odd_image, 2, ["odd.png", "23x17", "fixed24.onnx", "24x24", "export_onnx.py"]),
     (infer_discriminator_weights, 2, ["unet.pth", "UNetDiscriminatorSN", "not an RRDBNet"]),
