@@ -127,24 +127,36 @@ def _require_regular(path, mode):
     raise ImageReadError(f"skipped {path}: it is {kind}, not a regular file; images are read only from files")
 
 
+def image_size(path):
+    """(height, width) as the header claims it, without decoding pixels; the same one-line errors as ``read_raw``."""
+    path = os.fspath(path)
+    with _open_regular_file(path) as f:
+        width, height = _header_size(f, path)
+    return height, width
+
+
 def _check_header(f, path, limit):
     """Refuse a file whose header Pillow cannot read, or that claims more than ``limit`` pixels."""
-    with _PILLOW_LIMIT, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our limit applies, below
-        try:
-            with Image.open(f) as im:
-                width, height = im.size
-        except Exception:  # Pillow's plugins raise many kinds (OSError, SyntaxError, ValueError...) for junk
-            width = height = None
-        finally:
-            Image.MAX_IMAGE_PIXELS = pillow_limit
-    if width is None:
-        raise ImageReadError(f"cannot decode image {path}: not an image or corrupt/truncated, or not an 8/16-bit "
-                             "kind (float TIFF, EXR, HDR); replace or remove it")
+    width, height = _header_size(f, path)
     if width * height > limit:
         raise ImageReadError(f"image {path} claims {width}x{height} = {width * height} pixels, over the limit of "
                              f"{limit}; if it is real, raise the limit (infer.py --max-pixels, or {MAX_PIXELS_ENV})")
+
+
+def _header_size(f, path):
+    """(width, height) from the header by Pillow, which opens lazily: no pixel is decoded."""
+    with _PILLOW_LIMIT, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our own limit applies
+        try:
+            with Image.open(f) as im:
+                return im.size
+        except Exception:  # Pillow's plugins raise many kinds (OSError, SyntaxError, ValueError...) for junk
+            pass
+        finally:
+            Image.MAX_IMAGE_PIXELS = pillow_limit
+    raise ImageReadError(f"cannot decode image {path}: not an image or corrupt/truncated, or not an 8/16-bit kind "
+                         "(float TIFF, EXR, HDR); replace or remove it")
 
 
 def max_value(img):

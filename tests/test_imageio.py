@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from common_data.errors import DataError, ImageReadError, UserError
-from common_data.imageio import list_images, read_image, read_raw, read_uint8, write_image
+from common_data.imageio import image_size, list_images, read_image, read_raw, read_uint8, write_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RNG = np.random.default_rng(0)
@@ -224,6 +224,13 @@ def test_a_png_claiming_20000x20000_is_refused_from_its_header_without_decoding(
     monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoded a file over the pixel cap"))
     msg = one_line_error_naming(path, read_raw)
     assert "20000x20000" in msg and "ESRGAN_TWIN_MAX_PIXELS" in msg and "--max-pixels" in msg
+
+
+def test_image_size_reads_the_header_only(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(png_claiming(20000, 30000))
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoded pixels to learn a size"))
+    assert image_size(path) == (30000, 20000)
 
 
 def test_the_pixel_cap_is_inclusive_and_set_by_argument_or_environment(tmp_path, monkeypatch):
