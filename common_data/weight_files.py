@@ -76,7 +76,7 @@ def refused(what, path, detail):
 def unreadable(what, path, error, container):
     """The one line for a corrupt or truncated file (``container``: what it was read as)."""
     reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
-    return f"cannot read {what} {path}: {type(error).__name__}: {reason}; the file is corrupt or not a {container} file"
+    return f"cannot read {what} {path}: {type(error).__name__}: {reason}; the file is corrupt, truncated or not a {container} file"
 
 
 def foreign(path, kind, framework):
