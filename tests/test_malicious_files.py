@@ -10,6 +10,9 @@ one ``error:`` line naming the file that says it was refused and nothing in it w
 Where a torch zip goes to the Paddle backend (which has no torch to open it) the line says to use --backend torch
 instead; no line ever advises renaming a refused file. The subprocess matrix (about 70 runs of 2-4 s) is marked
 slow; the in-process readers and the positive controls always run.
+
+The other side of the allow-list: every file a run of either backend writes (two optimizers, EMA, each kind of LR
+scheduler, rng state) and the files ppgan 2.1.0 itself writes (pickle protocol 2) still read, resume and evaluate.
 """
 import builtins
 import os
@@ -367,3 +370,100 @@ def test_torch_payload_runs_under_a_full_torch_load_and_never_under_our_readers(
         assert path in str(e.value)
     torch.load(path, weights_only=False)  # the positive control: torch's full unpickler runs it  # noqa
     assert os.path.exists(marker)
+
+
+# ------------------------------------------------- the allow-list is not too strict: every real file still reads
+TRAIN_SETUPS = [  # (id, model, optimizer, lr_scheduler): what the run's checkpoints hold
+    ("esrgan-2optim-adam-adamw-multistep-ema",
+     gan_model(discriminator={"name": "UNetDiscriminatorSN", "num_in_ch": 3, "num_feat": 4}, ema_decay=0.9),
+     {"optimG": {"name": "Adam", "net_names": ["generator"], "beta1": 0.9, "beta2": 0.99},
+      "optimD": {"name": "AdamW", "net_names": ["discriminator"], "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.01}},
+     {"name": "MultiStepDecay", "learning_rate": 1e-3, "milestones": [1], "gamma": 0.5}),
+    ("sr-sgd-momentum-lineardecay",
+     {"name": "BaseSRModel", "generator": {"name": "RRDBNet", "in_nc": 3, "out_nc": 3, "nf": 8, "nb": 1, "gc": 4},
+      "pixel_criterion": {"name": "L1Loss"}},
+     {"name": "SGD", "net_names": ["generator"], "momentum": 0.9},
+     {"name": "LinearDecay", "learning_rate": 1e-3, "start_epoch": 1, "decay_epochs": 2}),
+]
+
+
+def load_checkpoint_of(backend):
+    if backend == "paddle":
+        from paddle_impl.engine.checkpoint import load_checkpoint
+    else:
+        from torch_impl.engine.checkpoint import load_checkpoint
+    return load_checkpoint
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
+@pytest.mark.parametrize("model, optimizer, lr_scheduler", [s[1:] for s in TRAIN_SETUPS],
+                         ids=[s[0] for s in TRAIN_SETUPS])
+def test_every_file_a_run_writes_reads_back_and_resumes(tmp_path, assets, backend, model, optimizer, lr_scheduler):
+    """2 iterations, a snapshot each: every iter_N file reads through the engine's restricted reader and
+    convert_weights, ``--resume`` from iteration 1 finishes, ``--evaluate-only --load`` the last weights runs."""
+    import convert_weights as cw
+    tmp = str(tmp_path)
+    cfg = base_config(tmp, assets.demo)
+    cfg.update(model=model, optimizer=optimizer, lr_scheduler=lr_scheduler, snapshot_config={"interval": 1})
+    path = write_config(tmp, cfg, name=f"{CONFIG}.yaml")
+    first = run_tool(["main.py", "-c", path, "--backend", backend], cwd=tmp)
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = [os.path.join(tmp, "out", d) for d in os.listdir(os.path.join(tmp, "out"))]
+    load = load_checkpoint_of(backend)
+    for iteration in (1, 2):
+        for kind in ("weight", "checkpoint"):
+            file = os.path.join(run_dir, checkpoint_name(iteration, kind, backend))
+            state = load(file, kind)
+            assert set(model) & {"generator", "discriminator"} <= set(state), file
+            if kind == "checkpoint":
+                assert state["epoch"] == iteration and "lr_scheduler" in state and "rng" in state
+                assert set(["optim"] if "name" in optimizer else optimizer) <= set(state), file
+            cw.read_checkpoint(file)
+    resumed = run_tool(["main.py", "-c", path, "--backend", backend, "--resume",
+                        os.path.join(run_dir, checkpoint_name(1, "checkpoint", backend))], cwd=tmp)
+    assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr
+    evaluated = run_tool(["main.py", "-c", path, "--backend", backend, "--evaluate-only", "--load",
+                          os.path.join(run_dir, checkpoint_name(2, "weight", backend))], cwd=tmp)
+    assert evaluated.returncode == 0, evaluated.stderr
+
+
+
+@pytest.mark.slow
+@pytest.mark.ppgan
+def test_files_ppgan_itself_writes_read_through_the_allow_list(tmp_path, assets):
+    """ppgan 2.1.0's trainer saves with ``pickle.dump(..., protocol=2)`` of numpy arrays: its iter_N_weight and
+    iter_N_checkpoint (generator, 'epoch', an Adam state with its LR scheduler) read with the same arrays, and
+    the weight file evaluates through main.py."""
+    import numpy as np
+    import paddle
+
+    import convert_weights as cw
+    from paddle_impl.engine.checkpoint import load_checkpoint
+    from ppgan_compat import import_ppgan
+    filesystem = import_ppgan("ppgan.utils.filesystem")
+    rrdb_net = import_ppgan("ppgan.models.generators.rrdb_net")
+    paddle.seed(0)
+    net = rrdb_net.RRDBNet(in_nc=3, out_nc=3, nf=8, nb=1, gc=4)
+    scheduler = paddle.optimizer.lr.MultiStepDecay(1e-3, milestones=[1], gamma=0.5)
+    optim = paddle.optimizer.Adam(scheduler, parameters=net.parameters())
+    net(paddle.rand([1, 3, 8, 8])).mean().backward()
+    optim.step()
+    scheduler.step()
+    weight, checkpoint = str(tmp_path / "iter_5_weight.pdparams"), str(tmp_path / "iter_5_checkpoint.pdparams")
+    filesystem.save({"generator": net.state_dict()}, weight)
+    filesystem.save({"generator": net.state_dict(), "epoch": 5, "optimG": optim.state_dict()}, checkpoint)
+    expected = {k: v.numpy() for k, v in net.state_dict().items()}
+    for path in (weight, checkpoint):
+        state = load_checkpoint(path)
+        for key, value in expected.items():
+            np.testing.assert_array_equal(state["generator"][key].numpy(), value)
+        numpy_state, framework = cw.read_checkpoint(path)
+        assert framework == "paddle" and set(numpy_state["generator"]) == set(expected)
+    state = load_checkpoint(checkpoint)
+    assert state["epoch"] == 5 and state["optimG"]["LR_Scheduler"]["last_epoch"] == 1
+    moments = [k for k in state["optimG"] if "moment1" in k]
+    assert len(moments) == len(expected)
+    tmp = str(tmp_path)
+    proc = run_tool(["main.py", "-c", config(tmp, assets), "--evaluate-only", "--load", weight], cwd=tmp)
+    assert proc.returncode == 0, proc.stderr
