@@ -22,6 +22,8 @@ from .errors import DataError, ImageReadError, UserError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 MAX_PIXELS = 100_000_000
 MAX_PIXELS_ENV = "ESRGAN_TWIN_MAX_PIXELS"
+EXIF_ORIENTATION = 0x0112
+TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # the EXIF orientations that turn the picture by 90 degrees
 _PILLOW_LIMIT = threading.Lock()  # guards our brief change of Pillow's own (global) decompression-bomb limit
 
 
@@ -128,11 +130,25 @@ def _require_regular(path, mode):
 
 
 def image_size(path):
-    """(height, width) as the header claims it, without decoding pixels; the same one-line errors as ``read_raw``."""
+    """(height, width) of the image ``read_raw`` returns, from the header only (a JPEG's EXIF orientation 5-8 swaps
+    the two, as ``read_raw`` turns it); the same one-line errors as ``read_raw``."""
     path = os.fspath(path)
     with _open_regular_file(path) as f:
         width, height = _header_size(f, path)
+        f.seek(0)
+        if f.read(2) == b"\xff\xd8" and _exif_orientation(f) in TRANSPOSING_ORIENTATIONS:
+            width, height = height, width
     return height, width
+
+
+def _exif_orientation(f):
+    """The EXIF orientation tag of the open image ``f`` (1 when absent or unreadable)."""
+    f.seek(0)
+    try:
+        with Image.open(f) as im:
+            return int(im.getexif().get(EXIF_ORIENTATION, 1))
+    except Exception:  # a broken EXIF block: the decoder ignores it too
+        return 1
 
 
 def _check_header(f, path, limit):

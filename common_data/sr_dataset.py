@@ -1,17 +1,15 @@
 """SRDataset: LQ/GT image pairs from two folders, paired by file name (PaddleGAN's SRDataset)."""
 import os
-import struct
 
 import numpy as np
 
 from .config import DEMO_HINT
 from .datasets import DATASETS
 from .errors import DataError
-from .imageio import IMAGE_EXTENSIONS, list_images, read_raw
+from .imageio import IMAGE_EXTENSIONS, image_size, list_images
 from .transforms import build_preprocess
 
 ITEM_KEYS = ("lq", "gt", "lq_path", "gt_path")
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @DATASETS.register()
@@ -95,13 +93,8 @@ def scan_folder(folder, key):
 
 
 def image_hw(path):
-    """(height, width) of an image: from the IHDR chunk for PNG, else by decoding."""
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR":
-        width, height = struct.unpack(">II", head[16:24])
-        return height, width
-    return read_raw(path).shape[:2]
+    """(height, width) of an image as read, from its header (no decoding; FIFOs and devices refused unread)."""
+    return image_size(path)
 
 
 def _few(names, n=3):

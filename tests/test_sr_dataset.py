@@ -4,7 +4,7 @@ import pytest
 
 from common_data.datasets import DATASETS, LOADER_KEYS, build_dataset, collate, loader_options
 from common_data.errors import ConfigError, DataError
-from common_data.imageio import write_image
+from common_data.imageio import read_raw, write_image
 from common_data.sr_dataset import SRDataset, image_hw
 
 TEST_PIPELINE = [
@@ -97,6 +97,16 @@ def test_check_sizes_checks_every_pair_up_front(tmp_path, ext):
 def test_image_hw_reads_the_png_header(tmp_path):
     write_image(tmp_path / "a.png", rand_img(5, 9, 0))
     assert image_hw(tmp_path / "a.png") == (5, 9)
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_image_hw_of_a_turned_jpeg_is_the_shape_the_decoder_returns(tmp_path, orientation):
+    from PIL import Image
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "turned.jpg"
+    Image.fromarray(rand_img(5, 9, 0)).save(path, exif=exif.tobytes())
+    assert image_hw(path) == read_raw(path).shape[:2] == ((9, 5) if orientation in (6, 8) else (5, 9))
 
 
 def test_build_dataset_drops_loader_keys_and_builds_by_name(tmp_path):
