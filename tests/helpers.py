@@ -1,7 +1,13 @@
-"""Config builders shared by the tests: PaddleGAN's paired (lq, gt) ``preprocess`` list and its augment ops.
+"""Config builders shared by the tests: PaddleGAN's paired (lq, gt) ``preprocess`` list and its augment ops;
+``tmpfs``, a real small or read-only file system for fault tests.
 
 Every call builds new dicts and lists (augment ops passed in are used as given), so a test may edit what it gets.
 """
+import contextlib
+import os
+import subprocess
+
+import pytest
 
 
 def paired_op(name, **params):
@@ -21,3 +27,19 @@ def paired_preprocess(*augment):
                 *augment,
                 paired_op("Transpose"),
                 paired_op("Normalize", mean=[0., 0., 0.], std=[255., 255., 255.])]}]
+
+
+@contextlib.contextmanager
+def tmpfs(folder, options):
+    """A real tmpfs mounted on ``folder`` with mount ``options`` (``size=512k``, ``ro``); skips the test where
+    mounting is not allowed (not root)."""
+    os.makedirs(folder, exist_ok=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True,
+                          text=True)
+    if proc.returncode:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {proc.stderr.strip()}")
+    try:
+        yield str(folder)
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+

@@ -28,7 +28,7 @@ import yaml
 
 from common_data.checkpoints import EXTENSIONS, newest_checkpoint, parse_checkpoint_name
 from common_data.demo_data import make_demo_data
-from helpers import paired_crop, paired_op, paired_preprocess
+from helpers import paired_crop, paired_op, paired_preprocess, tmpfs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, "tools", "main.py")
@@ -59,7 +59,7 @@ def data(tmp_path_factory):
     return root
 
 
-def write_config(folder, data, gt_patch_size=None, **changes):
+def write_config(folder, data, gt_patch_size=None, num_workers=0, **changes):
     """A tiny PSNR-stage config; ``gt_patch_size`` adds PaddleGAN's random crop and flips (random per batch)."""
     augment = [] if gt_patch_size is None else [
         paired_crop(gt_patch_size), paired_op("PairedRandomHorizontalFlip"), paired_op("PairedRandomVerticalFlip"),
@@ -70,7 +70,7 @@ def write_config(folder, data, gt_patch_size=None, **changes):
         "seed": 7,
         "model": {"name": "BaseSRModel", "generator": TINY_G, "pixel_criterion": {"name": "L1Loss"}},
         "dataset": {"train": {"name": "SRDataset", "gt_folder": f"{data}/train", "lq_folder": f"{data}/train_X4",
-                              "scale": 4, "batch_size": 4, "num_workers": 0, "preprocess": pre}},
+                              "scale": 4, "batch_size": 4, "num_workers": num_workers, "preprocess": pre}},
         "lr_scheduler": {"name": "CosineAnnealingRestartLR", "learning_rate": 1e-3, "periods": [TOTAL_ITERS],
                          "restart_weights": [1], "eta_min": 1e-7},
         "optimizer": {"name": "Adam", "net_names": ["generator"], "beta1": 0.9, "beta2": 0.99},
@@ -290,14 +290,8 @@ def no_temp_files(folder):
 @pytest.fixture
 def small_tmpfs(tmp_path):
     """A 512 KB tmpfs (a real file system that fills up); skipped where mounting is not allowed."""
-    folder = tmp_path / "small_fs"
-    folder.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(folder)], capture_output=True,
-                          text=True)
-    if proc.returncode:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {proc.stderr.strip()}")
-    yield str(folder)
-    subprocess.run(["umount", "-l", str(folder)], check=False)
+    with tmpfs(tmp_path / "small_fs", "size=512k") as folder:
+        yield folder
 
 
 @pytest.mark.parametrize("backend", ["paddle", "torch"])
@@ -395,3 +389,85 @@ def test_auto_resume_ignores_run_folders_of_a_config_whose_name_extends_this_one
     assert code == 0, err
     assert "resumed from" not in out
     assert min(logged(out.splitlines())) == 1
+
+
+# ---- SIGTERM and loader workers ------------------------------------------------------------------------------------
+class Training:
+    """``tools/main.py`` in a child process whose output goes to a file (a pipe would stay open in any process
+    that outlived it, and reading it would hang the test instead of failing it)."""
+
+    def __init__(self, folder, config, backend, *extra):
+        self.log_path = os.path.join(folder, "training.log")
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen([sys.executable, MAIN, "-c", config, "--backend", backend, *extra],
+                                         stdout=log, stderr=subprocess.STDOUT, env=child_env())
+
+    def lines(self):
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
+
+    def wait_for_iteration(self, iteration):
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            if max(logged(self.lines()), default=0) >= iteration:
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.proc.kill()
+        raise AssertionError(f"no iteration {iteration} logged:\n" + "\n".join(self.lines()))
+
+    def finish(self):
+        """The exit code once the process ends (killed after TIMEOUT seconds)."""
+        try:
+            return self.proc.wait(timeout=TIMEOUT)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
+def test_sigterm_saves_the_last_finished_iteration_exits_143_and_resumes_with_the_same_losses(
+        backend, data, reference, tmp_path):
+    expected = reference(backend)
+    config, output_dir = write_config(tmp_path, data, gt_patch_size=PATCH, snapshot_config={"interval": 100})
+    run = Training(str(tmp_path), config, backend)
+    run.wait_for_iteration(3)
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.finish() == 128 + signal.SIGTERM, "\n".join(run.lines())
+    lines = run.lines()
+
+    assert any("SIGTERM" in line for line in lines), "\n".join(lines)
+    (run_dir,) = run_folders(output_dir)
+    newest = newest_checkpoint(run_dir, backend)
+    assert newest is not None, os.listdir(run_dir)  # no snapshot was due: this one is the signal's
+    snap = parse_checkpoint_name(newest)[0]
+    assert snap >= max(logged(lines)) >= 3
+    resumed = logged(run_to_end(config, backend, "--resume", newest))
+    assert sorted(resumed) == list(range(snap + 1, TOTAL_ITERS + 1))
+    assert {i: resumed[i] for i in resumed} == {i: expected[i] for i in resumed}
+
+
+def descendants(pid):
+    import psutil
+    return psutil.Process(pid).children(recursive=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["TERM", "INT", "KILL"])
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
+def test_no_loader_worker_outlives_the_trainer_whatever_signal_ends_it(backend, signum, data, tmp_path):
+    import psutil
+    config, _ = write_config(tmp_path, data, gt_patch_size=PATCH, num_workers=2, total_iters=10000,
+                             lr_scheduler={"name": "CosineAnnealingRestartLR", "learning_rate": 1e-3,
+                                           "periods": [10000], "restart_weights": [1], "eta_min": 1e-7})
+    run = Training(str(tmp_path), config, backend)
+    run.wait_for_iteration(2)
+    workers = descendants(run.proc.pid)
+    assert len(workers) >= 2, [w.cmdline() for w in workers]
+    os.kill(run.proc.pid, signum)
+    run.finish()
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, [(w.pid, w.cmdline()) for w in alive]

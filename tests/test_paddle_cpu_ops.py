@@ -6,6 +6,7 @@ import paddle
 import pytest
 
 import paddle_impl.cpu_ops as cpu_ops
+from helpers import tmpfs
 from paddle_impl.cpu_ops import bias_act_op
 
 
@@ -41,6 +42,18 @@ def test_without_a_compiler_the_op_falls_back_with_one_warning(monkeypatch, tmp_
     (record,) = caplog.records
     message = record.getMessage()
     assert "not found" in message and "build.log" in message and "plain ops" in message, message
+
+
+def test_a_read_only_cache_folder_falls_back_with_one_warning_naming_it(monkeypatch, tmp_path, caplog):
+    """A real read-only file system as $ESRGAN_TWIN_CACHE: None, and one warning naming the folder and the variable."""
+    with tmpfs(tmp_path / "cache", "ro,size=64k") as cache:
+        monkeypatch.setenv("ESRGAN_TWIN_CACHE", cache)
+        monkeypatch.setattr(cpu_ops, "_loaded", {})
+        with caplog.at_level(logging.WARNING, logger=cpu_ops.__name__):
+            assert bias_act_op() is None
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert cache in message and "ESRGAN_TWIN_CACHE" in message and "plain ops" in message, message
 
 
 def test_other_paddle_versions_use_plain_ops(monkeypatch, caplog):

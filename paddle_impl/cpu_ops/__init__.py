@@ -108,7 +108,10 @@ def bias_act_op():
         else:
             try:
                 op = _build()
-            except (BuildError, OSError) as exc:  # no compiler, unwritable cache: fall back, say why in one line
+            except OSError as exc:  # a read-only or full cache folder: fall back, say where to build instead
+                _log.warning("cannot build the fused bias+LeakyReLU op in %s (%s); using plain ops (slower). Set "
+                             "ESRGAN_TWIN_CACHE to a writable folder.", cache_dir(), exc.strerror or exc)
+            except BuildError as exc:  # no compiler: fall back, say why in one line
                 _log.warning("could not build the fused bias+LeakyReLU op (%s); using plain ops (slower). "
                              "Install g++, or set ESRGAN_TWIN_FUSED_OPS=0 to choose the plain ops.", exc)
         _loaded["bias_act"] = op

@@ -12,6 +12,9 @@ import paddle
 
 from common_data.datasets import (CheckedLoader, build_dataset, collate, guarded_item, item_seed, loader_options,
                                   no_batches_error, seeded_item)
+from common_data.workers import init_worker, worker_context
+
+WORKER_PRELOAD = (__name__,)  # what the fork server imports once for all workers (common_data/workers.py)
 
 
 class ItemSeededDataset(paddle.io.Dataset):
@@ -89,6 +92,14 @@ def dist_info(distributed):
     return 0, 1
 
 
+def worker_options(opts):
+    """Workers forked from a fresh fork server (paddle's loader takes the default start method), persistent."""
+    if not opts["num_workers"]:
+        return {}
+    worker_context(WORKER_PRELOAD, make_default=True)
+    return dict(worker_init_fn=init_worker, persistent_workers=True)
+
+
 def build_dataloader(cfg_block, is_train=True, distributed=False, seed=0, where=None):
     """``dataset.train`` / ``dataset.test`` block -> paddle.io.DataLoader yielding collated dict batches.
 
@@ -100,7 +111,7 @@ def build_dataloader(cfg_block, is_train=True, distributed=False, seed=0, where=
     dataset = build_dataset(cfg_block, where=where)
     opts = loader_options(cfg_block, is_train)
     common = dict(collate_fn=collate, num_workers=opts["num_workers"],
-                  use_shared_memory=bool(cfg_block.get("use_shared_memory", True)))
+                  use_shared_memory=bool(cfg_block.get("use_shared_memory", True)), **worker_options(opts))
     if not is_train:
         loader = paddle.io.DataLoader(GuardedDataset(dataset), batch_size=opts["batch_size"], shuffle=False,
                                       drop_last=opts["drop_last"], **common)

@@ -11,6 +11,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from common_data.datasets import (CheckedLoader, build_dataset, collate, guarded_item, item_seed, loader_options,
                                   no_batches_error, seeded_item)
+from common_data.workers import init_worker, worker_context
+
+WORKER_PRELOAD = (__name__,)  # what the fork server imports once for all workers (common_data/workers.py)
 
 
 class ItemSeededDataset(Dataset):
@@ -71,6 +74,14 @@ def dist_info(distributed):
     return 0, 1
 
 
+def worker_options(opts):
+    """Workers forked from a fresh fork server (common_data/workers.py), persistent."""
+    if not opts["num_workers"]:
+        return {}
+    return dict(multiprocessing_context=worker_context(WORKER_PRELOAD), worker_init_fn=init_worker,
+                persistent_workers=True)
+
+
 def build_dataloader(cfg_block, is_train=True, distributed=False, seed=0, where=None):
     """``dataset.train`` / ``dataset.test`` block -> DataLoader yielding collated dict batches of numpy arrays.
 
@@ -81,7 +92,7 @@ def build_dataloader(cfg_block, is_train=True, distributed=False, seed=0, where=
     dataset = build_dataset(cfg_block, where=where)
     opts = loader_options(cfg_block, is_train)
     common = dict(collate_fn=collate, num_workers=opts["num_workers"], batch_size=opts["batch_size"],
-                  drop_last=opts["drop_last"], pin_memory=torch.cuda.is_available())
+                  drop_last=opts["drop_last"], pin_memory=torch.cuda.is_available(), **worker_options(opts))
     if not is_train:
         loader = DataLoader(GuardedDataset(dataset), shuffle=False, **common)
         loader.batches_per_epoch = len(loader)

@@ -3,21 +3,21 @@ import torch.distributed as dist
 
 from common_data.errors import UserError
 from common_data.memory import keep_freed_memory
+from common_data.run_guard import check_output_dir, exit_code
 
 from .trainer import Options, Trainer
-
-EXIT_INTERRUPTED = 130
 
 
 def run(cfg, args=None):
     """``args`` has resume, load, evaluate_only, seed, amp, debug, auto_resume (missing ones take defaults).
 
-    Returns 0 on success and 130 after Ctrl-C (the last finished iteration is saved). UserErrors propagate to
-    the caller, which prints them as one line.
+    Returns 0 on success, 130 after Ctrl-C and 143 after SIGTERM (the last finished iteration is saved).
+    UserErrors propagate to the caller, which prints them as one line.
     """
     opts = Options(args)
     if opts.evaluate_only and not opts.load:
         raise UserError("--evaluate-only needs the weights to evaluate: add --load PATH (an iter_N_weight file)")
+    check_output_dir(cfg.get("output_dir"))
     keep_freed_memory()
     trainer = None
     try:
@@ -29,7 +29,7 @@ def run(cfg, args=None):
         trainer.train()
         return 0
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return exit_code()  # 130 after Ctrl-C, 143 after SIGTERM
     finally:
         if trainer is not None:
             trainer.close()
