@@ -371,6 +371,34 @@ def vgg_weights_missing(tmp, a):
     return main_cmd(tmp, a, change=change)
 
 
+def output_dir_is_a_file(tmp, a, backend="paddle"):
+    taken = write_bytes(os.path.join(tmp, "taken"), b"a file in the way")
+    return main_cmd(tmp, a, change=lambda c: c.update(output_dir=taken), extra=("--backend", backend))
+
+
+def torch_output_dir_is_a_file(tmp, a):
+    return output_dir_is_a_file(tmp, a, backend="torch")
+
+
+def overflowing_weights(tmp, framework):
+    """Finite generator weights so large that the output overflows to Inf / NaN."""
+    import convert_weights as cw
+    canon = tiny_canonical(4)
+    canon.state = {k: v * np.float32(1e12) for k, v in canon.state.items()}
+    path = os.path.join(tmp, "huge" + {"paddle": ".pdparams", "torch": ".pth"}[framework])
+    cw.save_weights(canon, framework, path)
+    return path
+
+
+def evaluate_only_overflowing_output(tmp, a, backend="paddle"):
+    return main_cmd(tmp, a, extra=("--backend", backend, "--evaluate-only", "--load",
+                                   overflowing_weights(tmp, backend)))
+
+
+def torch_evaluate_only_overflowing_output(tmp, a):
+    return evaluate_only_overflowing_output(tmp, a, backend="torch")
+
+
 def generator_width_zero(tmp, a):
     return main_cmd(tmp, a, change=lambda c: c["model"]["generator"].update(nf=0))
 
@@ -561,6 +589,10 @@ CASES = [
     (prepare_subimages_missing_input, 2, ["no_hr", "does not exist"]),
     (demo_data_bad_size, 2, ["--size 30", "multiple of 4"]),
     (demo_data_output_is_a_file, 2, ["taken", "is a file", "choose a folder"]),
+    (output_dir_is_a_file, 2, ["output_dir", "taken", "is a file"]),
+    (torch_output_dir_is_a_file, 2, ["output_dir", "taken", "is a file"]),
+    (evaluate_only_overflowing_output, 2, ["huge.pdparams", "NaN/Inf", "no metrics"]),
+    (torch_evaluate_only_overflowing_output, 2, ["huge.pth", "NaN/Inf", "no metrics"]),
     (prepare_lq_into_non_empty_folder, 2, ["set/train", "not empty", "--force"]),
     (demo_data_into_non_empty_folder, 2, ["photos", "not empty", "--force"]),
 ]

@@ -114,14 +114,8 @@ def evaluation(tmp, a, backend, weights):
     return metrics
 
 
-TORCH_BARE_STATE = pytest.mark.xfail(strict=True, reason=(
-    "torch_impl/models/base_model.py load_weights takes {net: state} or params/params_ema only, not a bare "
-    "generator state dict (every .safetensors, a flat BasicSR .pth) as paddle_impl's does: 'none of the nets "
-    "generator found'"))
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["paddle", pytest.param("torch", marks=TORCH_BARE_STATE)])
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
 def test_evaluate_only_load_of_safetensors_reports_the_same_metrics(converted, tmp_path, backend):
     native = converted.weights["good" + {"paddle": ".pdparams", "torch": ".pth"}[backend]]
     want = evaluation(str(tmp_path), converted, backend, native)

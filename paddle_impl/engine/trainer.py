@@ -20,9 +20,7 @@ import math
 import os
 import random
 import re
-import signal
 import sys
-import threading
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -38,6 +36,8 @@ from common_data.errors import ConfigError, UserError
 from common_data.imageio import write_image
 from common_data.logfmt import TimeAverager, log_line, metrics_line
 from common_data.metrics import build_metrics
+from common_data.optimizer_record import RECORD_KEY, check_same_optimizer, optimizer_record
+from common_data.run_guard import install_stop_handlers, lock_run_dir, restore_handlers, signal_label
 from common_data.visual import chw_to_uint8, make_strip
 
 from .. import metrics as backend_metrics  # noqa: F401  (registers LPIPSMetric in common_data's METRICS)
@@ -188,6 +188,7 @@ class Trainer:
 
         # the run folder is made only once the config, the model and the weights are known to be good
         self.run_dir = self.run_dir or broadcast(self.make_run_dir() if self.rank == 0 else None, self.nranks)
+        self.run_lock = lock_run_dir(self.run_dir) if self.rank == 0 else None
         self.logger = self.make_logger()
         self.logger.info(f"run folder: {self.run_dir} (backend {BACKEND}, {self.nranks} process(es), "
                          f"seed {self.seed})")
@@ -265,6 +266,8 @@ class Trainer:
         return LogWriter(logdir=self.run_dir)
 
     def close(self):
+        if self.run_lock is not None:
+            self.run_lock.release()
         if self.vdl is not None:
             self.vdl.close()
         for handler in list(self.logger.handlers):
@@ -293,6 +296,7 @@ class Trainer:
         return self.apply_resume_state(self.read_resume_state(path), path)
 
     def apply_resume_state(self, state, path):
+        check_same_optimizer(state, self.cfg.get("optimizer"), path)
         self.model.load_checkpoint_state(state, path)
         set_rng_state(state.get("rng"))
         self.start_iter = int(state["epoch"]) + 1
@@ -305,7 +309,8 @@ class Trainer:
         with plain_nets(self.model):
             weights, state = self.model.weights_state(), self.model.checkpoint_state()
         save_weights(os.path.join(self.run_dir, checkpoint_name(iteration, "weight", BACKEND)), weights)
-        state.update(epoch=iteration, seed=self.seed, rng=rng_state())
+        state.update(epoch=iteration, seed=self.seed, rng=rng_state(),
+                     **{RECORD_KEY: optimizer_record(self.cfg.get("optimizer"))})
         save_checkpoint(os.path.join(self.run_dir, checkpoint_name(iteration, "checkpoint", BACKEND)), state)
         self.logger.info(f"saved {checkpoint_name(iteration, 'checkpoint', BACKEND)} in {self.run_dir}")
 
@@ -319,7 +324,7 @@ class Trainer:
     def train(self):
         """Run iterations start_iter..total_iters; returns the per-iteration loss dicts (means over micro-batches).
 
-        Ctrl-C finishes the current iteration, saves its checkpoint and raises KeyboardInterrupt.
+        Ctrl-C or SIGTERM finishes the current iteration, saves its checkpoint and raises KeyboardInterrupt.
         """
         history = []
         if self.start_iter > self.total_iters:
@@ -330,7 +335,7 @@ class Trainer:
         batch_size = (self.cfg.dataset.train.get("batch_size") or 1) * self.accumulate_steps
         reader_cost, batch_cost = TimeAverager(), TimeAverager()
         last_done, last_saved = self.start_iter - 1, None
-        previous_handler = self.install_sigint()
+        previous_handler = install_stop_handlers(self.on_stop_signal)
         try:
             for it in range(self.start_iter, self.total_iters + 1):
                 self.current_iter = self.model.current_iter = it
@@ -363,7 +368,7 @@ class Trainer:
                              f"{os.path.join(self.run_dir, checkpoint_name(last_done, 'checkpoint', BACKEND))}")
             raise
         finally:
-            self.restore_sigint(previous_handler)
+            restore_handlers(previous_handler)
         if self.nranks > 1:
             paddle.distributed.barrier()  # the others wait while rank 0 validates and saves the last iteration
         if os.environ.get(RANK_WEIGHTS_ENV) == "1":
@@ -426,26 +431,12 @@ class Trainer:
         if self.rank == 0:
             write_image(os.path.join(self.run_dir, "visual_train", f"iter_{it}.png"), self.strip())
 
-    # ---- SIGINT: finish the iteration, then stop ---------------------------------------------------------------
-    def install_sigint(self):
-        if threading.current_thread() is not threading.main_thread():
-            return None
-
-        main_pid = os.getpid()
-
-        def handler(signum, frame):
-            if os.getpid() != main_pid:  # a forked loader worker: the main process decides
-                return
-            if self.stop_requested:
-                raise KeyboardInterrupt
-            self.stop_requested = True
-            self.logger.info("Ctrl-C: stopping after this iteration (press again to stop at once)")
-        return signal.signal(signal.SIGINT, handler)
-
-    @staticmethod
-    def restore_sigint(previous):
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+    # ---- SIGINT / SIGTERM: finish the iteration, then stop ----------------------------------------------------
+    def on_stop_signal(self, signum, frame):
+        if self.stop_requested:
+            raise KeyboardInterrupt
+        self.stop_requested = True
+        self.logger.info(f"{signal_label(signum)}: stopping after this iteration (send it again to stop at once)")
 
     # ---- validation --------------------------------------------------------------------------------------------
     def test(self):

@@ -10,6 +10,7 @@ import numpy as np
 import paddle
 
 from common_data.errors import ConfigError
+from common_data.output_checks import check_finite_output
 from common_data.visual import chw_to_uint8
 
 from ..engine.checkpoint import load_checkpoint, load_optimizer_state, optimizer_state
@@ -36,6 +37,7 @@ class BaseModel:
         self.micro_step, self.accumulate_steps = 0, 1
         self.min_max = (0.0, 1.0)
         self.image_paths = []
+        self.weights_source = None  # the file --load read the generator from (named by evaluation errors)
 
     # ---- setup -------------------------------------------------------------------------------------------------
     def setup_lr_schedulers(self, cfg):
@@ -136,8 +138,9 @@ class BaseModel:
         if was_training:
             net.train()
         self.visual_items["output"] = self.output
+        output = check_finite_output(self.output.numpy(), self.weights_source)
         if metrics and self.gt is not None:
-            preds = [chw_to_uint8(o, self.min_max) for o in self.output.numpy()]
+            preds = [chw_to_uint8(o, self.min_max) for o in output]
             gts = [chw_to_uint8(g, self.min_max) for g in self.gt.numpy()]
             for metric in metrics.values():
                 metric.update(preds, gts)
@@ -200,6 +203,7 @@ class BaseModel:
                 loaded.append(name)
         if "generator" not in loaded:
             raise ConfigError(f"{path}: no generator weights found (keys: {', '.join(list(map(str, state))[:6])})")
+        self.weights_source = path
         if self.ema is not None:
             self.ema.copy_from_net()
         return loaded

@@ -22,8 +22,6 @@ import math
 import os
 import random
 import re
-import signal
-import threading
 import time
 from collections import OrderedDict
 
@@ -38,6 +36,8 @@ from common_data.datasets import IterLoader
 from common_data.errors import ConfigError, UserError
 from common_data.imageio import write_image
 from common_data.logfmt import TimeAverager, log_line, metrics_line
+from common_data.optimizer_record import RECORD_KEY, check_same_optimizer, optimizer_record
+from common_data.run_guard import install_stop_handlers, lock_run_dir, restore_handlers, signal_label
 from common_data.visual import chw_to_uint8, make_strip
 
 from .. import metrics as backend_metrics  # noqa: F401  (registers LPIPSMetric in common_data's METRICS)
@@ -254,6 +254,7 @@ class Trainer:
         if self.run_dir is None:
             self.run_dir = self._broadcast(make_run_dir(output_dir, config_name, self.args.debug) if self.is_main
                                            else None)
+        self.run_lock = lock_run_dir(self.run_dir) if self.is_main else None
         if self.is_main:
             self._log_file = open(os.path.join(self.run_dir, 'log.txt'), 'a', encoding='utf-8')
             with open(os.path.join(self.run_dir, 'config.yaml'), 'w', encoding='utf-8') as f:
@@ -315,6 +316,7 @@ class Trainer:
             raise UserError(f"{path} has no 'epoch' (iteration) entry: it is a weight file; use --load for it, "
                             f"or pass an iter_N_checkpoint.pth to --resume")
         if not self.evaluate_only:
+            check_same_optimizer(state, self.cfg.get('optimizer'), path)
             self.model.load_training_state(state, source=path)
         else:
             self.model.load_weights(state, source=path)
@@ -324,6 +326,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def _on_sigint(self, signum, frame):
+        self.log(f"{signal_label(signum)}: stopping after this iteration's optimizer step")
         if self._in_update and not self._interrupt_pending:
             self._interrupt_pending = True  # finish the optimizer step of this iteration, then stop
             return
@@ -374,9 +377,7 @@ class Trainer:
         loader = IterLoader(self.train_loader, start_batch=(self.start_iter - 1) * self.accumulate_steps)
         reader, batch = TimeAverager(), TimeAverager()
         history = []
-        old_handler = None
-        if threading.current_thread() is threading.main_thread():
-            old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        old_handler = install_stop_handlers(self._on_sigint)
         self.log(f"training iterations {self.start_iter}..{self.total_iters} ({self.train_loader.batches_per_epoch}"
                  f" batches per epoch, accumulate_steps {self.accumulate_steps})")
         try:
@@ -399,8 +400,7 @@ class Trainer:
             raise KeyboardInterrupt from None
         finally:
             self._in_update = False
-            if old_handler is not None:
-                signal.signal(signal.SIGINT, old_handler)
+            restore_handlers(old_handler)
         if not history:
             self.log(f"nothing to train: iteration {self.start_iter - 1} of {self.total_iters} already done")
         elif self.total_iters % self.snapshot_interval:
@@ -451,7 +451,8 @@ class Trainer:
         save_weights(os.path.join(self.run_dir, checkpoint_name(it, 'weight', BACKEND)),
                      self.model.nets_state(for_weights=True))
         state = self.model.training_state()
-        state.update(epoch=it, seed=self.seed, rng=rng_state())
+        state.update(epoch=it, seed=self.seed, rng=rng_state(),
+                     **{RECORD_KEY: optimizer_record(self.cfg.get('optimizer'))})
         save_checkpoint(os.path.join(self.run_dir, checkpoint_name(it, 'checkpoint', BACKEND)), state)
 
     def _save_interrupted(self):
@@ -511,6 +512,8 @@ class Trainer:
         return values
 
     def close(self):
+        if self.run_lock is not None:
+            self.run_lock.release()
         if self.vdl is not None:
             self.vdl.close()
             self.vdl = None

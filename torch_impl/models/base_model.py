@@ -13,6 +13,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from common_data.errors import ConfigError, UserError
+from common_data.output_checks import check_finite_output
 from common_data.visual import chw_to_uint8
 
 from ..archs import build_arch
@@ -48,6 +49,7 @@ class BaseModel:
         self.steps_in_iteration = 0  # optimizer steps taken in the current iteration
         self.min_max = (0.0, 1.0)
         self.image_paths = []
+        self.weights_source = None  # the file --load read the generator from (named by evaluation errors)
         self.log = print
 
     # ----------------------------------------------------------------- building
@@ -242,8 +244,9 @@ class BaseModel:
         if self.ema is None or net is not self.ema.shadow:  # the shadow always stays in eval mode
             net.train(was_training)
         self.visual_items['output'] = self.output
+        output = check_finite_output(self.output.detach().float().cpu().numpy(), self.weights_source)
         if metrics and self.gt is not None:
-            for out, gt in zip(self.output.float().cpu().numpy(), self.gt.float().cpu().numpy()):
+            for out, gt in zip(output, self.gt.float().cpu().numpy()):
                 sr, hr = chw_to_uint8(out, self.min_max), chw_to_uint8(gt, self.min_max)
                 for metric in metrics.values():
                     metric.update(sr, hr)
@@ -295,7 +298,8 @@ class BaseModel:
                 self.ema.copy_from_net()
 
     def load_weights(self, state, source='weights'):
-        """``--load``: set every net found in ``{net_name: state_dict}`` (PaddleGAN's Trainer.load)."""
+        """``--load``: set every net found in ``{net_name: state_dict}`` (PaddleGAN's Trainer.load), or a bare
+        generator state dict (a .safetensors, a flat BasicSR / chaiNNer file)."""
         loaded = []
         for name in self.nets:
             if name in state:
@@ -305,9 +309,13 @@ class BaseModel:
             if 'params_ema' in state or 'params' in state:  # a BasicSR / Real-ESRGAN generator file
                 self.load_net_state('generator', state.get('params_ema', state.get('params')), source=source)
                 loaded.append('generator')
+            elif state and all(hasattr(v, 'shape') for v in state.values()):
+                self.load_net_state('generator', state, source=source)
+                loaded.append('generator')
             else:
                 raise UserError(f"{source}: none of the nets {', '.join(self.nets)} found; it has "
                                 f"{', '.join(list(map(str, state))[:8])}")
+        self.weights_source = source
         ema_state = (state.get('ema') or {}).get('generator') if isinstance(state.get('ema'), dict) else None
         if self.ema is not None and ema_state is not None:  # an iter_N_checkpoint: validate with its EMA
             self.ema.set_state_dict(ema_state)
