@@ -471,3 +471,64 @@ def test_no_loader_worker_outlives_the_trainer_whatever_signal_ends_it(backend, 
     run.finish()
     gone, alive = psutil.wait_procs(workers, timeout=30)
     assert not alive, [(w.pid, w.cmdline()) for w in alive]
+
+
+# ---- the run folder and output_dir ---------------------------------------------------------------------------------
+def one_error_line(proc):
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-3000:]
+    return lines[0]
+
+
+def run_main(config, backend, *extra):
+    return subprocess.run([sys.executable, MAIN, "-c", config, "--backend", backend, *extra], capture_output=True,
+                          text=True, env=child_env(), timeout=TIMEOUT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
+def test_a_second_run_on_a_busy_run_folder_is_refused_naming_the_holder(backend, data, tmp_path):
+    config, output_dir = write_config(tmp_path, data, total_iters=10000, snapshot_config={"interval": 1},
+                                      lr_scheduler={"name": "CosineAnnealingRestartLR", "learning_rate": 1e-3,
+                                                    "periods": [10000], "restart_weights": [1], "eta_min": 1e-7})
+    first = Training(str(tmp_path), config, backend)
+    try:
+        first.wait_for_iteration(2)  # iteration 1's checkpoint exists: --auto_resume picks this folder
+        (run_dir,) = run_folders(output_dir)
+        before = sorted(os.listdir(run_dir))
+        second = run_main(config, backend, "--auto_resume")
+        line = one_error_line(second)
+        assert second.returncode == 2
+        assert run_dir in line and f"pid {first.proc.pid}" in line and "in use" in line, line
+        assert first.proc.poll() is None  # the first run goes on, its files kept
+        assert set(before) <= set(os.listdir(run_dir))
+    finally:
+        first.proc.send_signal(signal.SIGTERM)
+        first.finish()
+    assert "resumed from" not in open(os.path.join(run_dir, "log.txt"), encoding="utf-8").read()
+
+
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
+def test_a_read_only_output_dir_is_one_line_naming_the_key(backend, data, tmp_path):
+    with tmpfs(tmp_path / "read_only", "ro,size=64k") as folder:
+        config, _ = write_config(tmp_path, data, output_dir=os.path.join(folder, "runs"))
+        proc = run_main(config, backend)
+    line = one_error_line(proc)
+    assert proc.returncode == 2
+    assert "output_dir" in line and folder in line and "Read-only file system" in line, line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key,value", [("beta2", 0.999), ("name", "AdamW")])
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
+def test_resume_with_a_changed_optimizer_is_one_line_naming_the_key(backend, key, value, data, tmp_path):
+    config, output_dir = write_config(tmp_path, data, total_iters=2, snapshot_config={"interval": 1},
+                                      lr_scheduler={"name": "CosineAnnealingRestartLR", "learning_rate": 1e-3,
+                                                    "periods": [2], "restart_weights": [1], "eta_min": 1e-7})
+    run_to_end(config, backend)
+    (run_dir,) = run_folders(output_dir)
+    checkpoint = newest_checkpoint(run_dir, backend)
+    proc = run_main(config, backend, "--resume", checkpoint, "-o", f"optimizer.{key}={value}")
+    line = one_error_line(proc)
+    assert proc.returncode == 2
+    assert f"optimizer.{key}" in line and checkpoint in line, line
