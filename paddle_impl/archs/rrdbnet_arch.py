@@ -95,7 +95,8 @@ def onednn_channel_block():
 
 def check_onednn_train_channels(net):
     """oneDNN's training kernels fail ("std::exception") on RRDBNet's dense concats unless ``nf`` and ``gc`` are
-    multiples of its channel block (measured on AVX2: every nf or gc not a multiple of 8 fails, 8 / 16 / 24 train);
+    multiples of its channel block (measured on AVX2: every nf or gc not a multiple of 8 fails, 8 / 16 / 24 train;
+    on AVX-512: 8 and 24 fail, 16 and 32 train);
     -> one ConfigError naming both fixes. Other nets pass."""
     if not isinstance(net, RRDBNet) or not len(net.RRDB_trunk):
         return
