@@ -79,3 +79,24 @@ def test_config_trains_on_backend(path, backend, demo, tmp_path, capsys):
     assert code == 0, captured.err[-3000:]
     runs = glob.glob(str(tmp_path / "out" / "*" / "iter_2_weight.*"))
     assert len(runs) == 1 and runs[0].endswith(".pdparams" if backend == "paddle" else ".pth")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
+@pytest.mark.parametrize("name", ["realesrnet_x4plus.yaml", "esrgan_psnr_x4_anime.yaml"])
+def test_config_trains_with_its_shipped_data_workers(name, backend, demo, tmp_path):
+    """The datasets travel to forkserver workers pickled (common_data/workers.py): both kinds do, on both backends."""
+    import subprocess
+    with open(os.path.join(ROOT, "configs", name), encoding="utf-8") as f:
+        cfg = yaml.safe_load(f)
+    workers = cfg["dataset"]["train"]["num_workers"]
+    assert workers >= 2
+    cfg = shrink(cfg, demo, str(tmp_path / "out"))
+    cfg["dataset"]["train"]["num_workers"] = workers
+    small = tmp_path / name
+    small.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "main.py"), "-c", str(small), "--backend",
+                           backend], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(glob.glob(str(tmp_path / "out" / "*" / "iter_2_weight.*"))) == 1

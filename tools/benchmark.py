@@ -27,6 +27,7 @@ FULL = [
     ("Trainer overhead over a bare step (PyTorch)", ["benchmarks/trainer_overhead.py", "--nb", "6", "--iters", "6",
                                                      "--rounds", "2"]),
     ("Inference engines", ["benchmarks/inference.py"]),
+    ("Training memory with data workers", ["benchmarks/peak_rss.py", "--nb", "6", "--iters", "4"]),
 ]
 QUICK = [
     ("Degradation throughput (Real-ESRGAN defaults, GT 256)", ["benchmarks/degradation_speed.py", "--items", "30"]),
@@ -34,6 +35,7 @@ QUICK = [
     ("Trainer overhead over a bare step (PyTorch)", ["benchmarks/trainer_overhead.py", "--nb", "2", "--iters", "3",
                                                      "--rounds", "1"]),
     ("Inference engines", ["benchmarks/inference.py", "--quick"]),
+    ("Training memory with data workers", ["benchmarks/peak_rss.py", "--nb", "2", "--iters", "2"]),
 ]
 
 
