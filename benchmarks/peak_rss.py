@@ -1,11 +1,12 @@
 """Peak memory of a whole training process tree (trainer + data workers), with 0 and 2 loader workers.
 
-Each run is ``tools/main.py`` in a child process; its tree is sampled every 0.1 s and the peak of the summed PSS
+Each run is ``tools/main.py`` in a child process; its tree is sampled every 0.1 s and the peaks of the summed PSS
 (proportional set size: a page shared by n processes counts 1/n in each, so the sum is what the tree really
-takes) is reported, with the trainer's own peak RSS. ``forkserver`` is how the project starts workers
-(common_data/workers.py); ``fork`` is the start method both frameworks default to on Linux, for comparison.
+takes) and of the summed RSS are reported, with the trainer's own peak RSS. Worker start-ups compared
+(common_data/workers.py): the project's (``forkserver``, persistent), ``fork`` persistent, and ``fork`` with a
+new set of workers each epoch (the frameworks' defaults, what the trainers did before).
 
-    python benchmarks/peak_rss.py --nb 6 --iters 4
+    python benchmarks/peak_rss.py --nb 6 --iters 6
 """
 import argparse
 import os
@@ -19,7 +20,10 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 LAUNCH = ("import runpy, sys; import common_data.workers as w; w.START_METHOD = sys.argv.pop(1); "
-          "sys.argv[0] = {main!r}; runpy.run_path({main!r}, run_name='__main__')")
+          "w.PERSISTENT = sys.argv.pop(1) == 'persistent'; sys.argv[0] = {main!r}; "
+          "runpy.run_path({main!r}, run_name='__main__')")
+VARIANTS = [(0, "forkserver", "persistent"), (2, "forkserver", "persistent"), (2, "fork", "persistent"),
+            (2, "fork", "each epoch")]
 
 
 def write_config(folder, data, backend, nb, iters, workers):
@@ -61,11 +65,12 @@ def tree_memory(proc):
     return pss, rss, root_rss
 
 
-def peak_of(config, start_method):
+def peak_of(config, start_method, persistent):
     """Peaks (tree PSS, tree RSS, trainer RSS, process count) of one training run."""
     import psutil
     main = os.path.join(ROOT, "tools", "main.py")
-    child = subprocess.Popen([sys.executable, "-c", LAUNCH.format(main=main), start_method, "-c", config],
+    child = subprocess.Popen([sys.executable, "-c", LAUNCH.format(main=main), start_method, persistent, "-c",
+                              config],
                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     proc = psutil.Process(child.pid)
     peaks, count = (0, 0, 0), 0
@@ -87,7 +92,7 @@ def peak_of(config, start_method):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nb", type=int, default=6)
-    ap.add_argument("--iters", type=int, default=4)
+    ap.add_argument("--iters", type=int, default=6, help="iterations (2 batches an epoch)")
     ap.add_argument("--backends", nargs="+", default=["torch", "paddle"])
     args = ap.parse_args(argv)
     from common_data.demo_data import make_demo_data
@@ -96,20 +101,21 @@ def main(argv=None):
           f"(trainer + workers + the fork server) of the summed PSS (what the tree really holds) and of the summed "
           f"RSS (shared pages counted in each process), and the trainer's own peak RSS, in MiB")
     print()
-    print("| backend | loader workers | start method | processes | tree PSS | tree PSS / no workers | tree RSS | "
-          "trainer RSS |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| backend | loader workers | start method | workers started | processes | tree PSS | tree PSS / no "
+          "workers | tree RSS | trainer RSS |")
+    print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data")
         make_demo_data(data, num_train=8, num_test=1, seed=0, size=192)
         for backend in args.backends:
             base = None
-            for workers, method in ((0, "forkserver"), (2, "forkserver"), (2, "fork")):
+            for workers, method, persistent in VARIANTS:
                 config = write_config(tmp, data, backend, args.nb, args.iters, workers)
-                pss, rss, root, count = peak_of(config, method)
+                pss, rss, root, count = peak_of(config, method, persistent)
                 base = base or pss
-                print(f"| {backend} | {workers} | {method if workers else '-'} | {count} | {pss / mib:.0f} | "
-                      f"{pss / base:.2f} | {rss / mib:.0f} | {root / mib:.0f} |")
+                start = f"{method} | {persistent}" if workers else "- | -"
+                print(f"| {backend} | {workers} | {start} | {count} | {pss / mib:.0f} | {pss / base:.2f} | "
+                      f"{rss / mib:.0f} | {root / mib:.0f} |", flush=True)
     return 0
 
 

@@ -20,6 +20,7 @@ import sys
 import threading
 
 START_METHOD = "forkserver"
+PERSISTENT = True  # workers started once per loader, not once per epoch (when the trainer's heap is at its peak)
 TRAINER_PID_ENV = "ESRGAN_TWIN_TRAINER_PID"  # set by the trainer, inherited by the fork server and its workers
 _PR_SET_PDEATHSIG = 1
 

@@ -17,6 +17,14 @@ def test_block_round_trips():
     assert bench.parse_block("no block here") == []
 
 
+def test_sections_of_a_block_that_named_its_machine_once_keep_that_machine():
+    old = (f"{bench.START}\nMeasured on Intel Xeon, 2 logical cores with `python tools/benchmark.py`; each heading "
+           f"gives its date.\n\n#### Inference engines — 2026-11-25\n\n| e |\n\n{bench.END}")
+    (section,) = bench.parse_block(old)
+    assert section == ("Inference engines", "2026-11-25, Intel Xeon, 2 logical cores", "| e |")
+    assert bench.parse_block(bench.render([section])) == [section]
+
+
 def test_only_replaces_the_named_sections_and_keeps_order():
     fresh = [("Training step, Paddle vs PyTorch", "2026-11-25", "| y |"), ("New measure", "2026-11-25", "| z |")]
     merged = bench.merge(SECTIONS, fresh)

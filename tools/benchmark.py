@@ -27,7 +27,7 @@ FULL = [
     ("Trainer overhead over a bare step (PyTorch)", ["benchmarks/trainer_overhead.py", "--nb", "6", "--iters", "6",
                                                      "--rounds", "2"]),
     ("Inference engines", ["benchmarks/inference.py"]),
-    ("Training memory with data workers", ["benchmarks/peak_rss.py", "--nb", "6", "--iters", "4"]),
+    ("Training memory with data workers", ["benchmarks/peak_rss.py", "--nb", "6", "--iters", "6"]),
 ]
 QUICK = [
     ("Degradation throughput (Real-ESRGAN defaults, GT 256)", ["benchmarks/degradation_speed.py", "--items", "30"]),
@@ -35,7 +35,7 @@ QUICK = [
     ("Trainer overhead over a bare step (PyTorch)", ["benchmarks/trainer_overhead.py", "--nb", "2", "--iters", "3",
                                                      "--rounds", "1"]),
     ("Inference engines", ["benchmarks/inference.py", "--quick"]),
-    ("Training memory with data workers", ["benchmarks/peak_rss.py", "--nb", "2", "--iters", "2"]),
+    ("Training memory with data workers", ["benchmarks/peak_rss.py", "--nb", "2", "--iters", "3"]),
 ]
 
 
@@ -73,8 +73,9 @@ def run(title, cmd):
 
 
 def render(sections):
-    """The README block: one '#### title — date' heading and table per section, in the order given."""
-    out = [START, f"Measured on {machine()} with `python tools/benchmark.py`; each heading gives its date.", ""]
+    """The README block: one '#### title — date, machine' heading and table per section, in the order given."""
+    out = [START, "Measured with `python tools/benchmark.py`; each heading gives the date and the machine of its run.",
+           ""]
     for title, stamp, body in sections:
         out += [f"#### {title} — {stamp}", "", body, ""]
     out.append(END)
@@ -86,11 +87,17 @@ def parse_block(text):
     match = re.search(re.escape(START) + "(.*?)" + re.escape(END), text, flags=re.S)
     if not match:
         return []
-    block_date = re.search(r"^Measured (\d{4}-\d{2}-\d{2})", match.group(1).strip(), flags=re.M)  # older layout
+    block_date = re.search(r"^Measured (\d{4}-\d{2}-\d{2})", match.group(1).strip(), flags=re.M)  # older layouts
+    block_machine = re.search(r"^Measured on (.+?) with `", match.group(1).strip(), flags=re.M)
     default = block_date.group(1) if block_date else "date unknown"
-    parts = re.split(r"^#### (.+?)(?: — (\d{4}-\d{2}-\d{2}))?$", match.group(1), flags=re.M)
-    return [(title, stamp or default, body.strip())
-            for title, stamp, body in zip(parts[1::3], parts[2::3], parts[3::3])]
+    parts = re.split(r"^#### (.+?)(?: — (\d{4}-\d{2}-\d{2}(?:, .+)?))?$", match.group(1), flags=re.M)
+    sections = []
+    for title, stamp, body in zip(parts[1::3], parts[2::3], parts[3::3]):
+        stamp = stamp or default
+        if block_machine and ", " not in stamp:  # the machine named once in the header of an older block
+            stamp = f"{stamp}, {block_machine.group(1)}"
+        sections.append((title, stamp, body.strip()))
+    return sections
 
 
 def merge(old, new):
@@ -126,7 +133,7 @@ def main(argv=None):
                     help="run these benchmarks (script names: %(choices)s) and replace only their README sections")
     args = ap.parse_args(argv)
     plan = [(t, c) for t, c in (QUICK if args.quick else FULL) if not args.only or script_name(c) in args.only]
-    today = datetime.date.today().isoformat()
+    today = f"{datetime.date.today().isoformat()}, {machine()}"
     sections = []
     for title, cmd in plan:
         print(f"running {' '.join(cmd)} ...", file=sys.stderr, flush=True)

@@ -12,7 +12,7 @@ import paddle
 
 from common_data.datasets import (CheckedLoader, build_dataset, collate, guarded_item, item_seed, loader_options,
                                   no_batches_error, seeded_item)
-from common_data.workers import init_worker, worker_context
+from common_data import workers
 
 WORKER_PRELOAD = (__name__,)  # what the fork server imports once for all workers (common_data/workers.py)
 
@@ -96,8 +96,8 @@ def worker_options(opts):
     """Workers forked from a fresh fork server (paddle's loader takes the default start method), persistent."""
     if not opts["num_workers"]:
         return {}
-    worker_context(WORKER_PRELOAD, make_default=True)
-    return dict(worker_init_fn=init_worker, persistent_workers=True)
+    workers.worker_context(WORKER_PRELOAD, make_default=True)
+    return dict(worker_init_fn=workers.init_worker, persistent_workers=workers.PERSISTENT)
 
 
 def build_dataloader(cfg_block, is_train=True, distributed=False, seed=0, where=None):

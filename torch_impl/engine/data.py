@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from common_data.datasets import (CheckedLoader, build_dataset, collate, guarded_item, item_seed, loader_options,
                                   no_batches_error, seeded_item)
-from common_data.workers import init_worker, worker_context
+from common_data import workers
 
 WORKER_PRELOAD = (__name__,)  # what the fork server imports once for all workers (common_data/workers.py)
 
@@ -78,8 +78,8 @@ def worker_options(opts):
     """Workers forked from a fresh fork server (common_data/workers.py), persistent."""
     if not opts["num_workers"]:
         return {}
-    return dict(multiprocessing_context=worker_context(WORKER_PRELOAD), worker_init_fn=init_worker,
-                persistent_workers=True)
+    return dict(multiprocessing_context=workers.worker_context(WORKER_PRELOAD), worker_init_fn=workers.init_worker,
+                persistent_workers=workers.PERSISTENT)
 
 
 def build_dataloader(cfg_block, is_train=True, distributed=False, seed=0, where=None):
