@@ -115,12 +115,13 @@ def checked_kind(path, what, framework):
     Paddle file (a torch file on paddle is not opened: paddle_impl has no torch to read it)."""
     if not os.path.isfile(path):
         raise UserError(f"{what} file not found: {path}")
-    kind = file_kind(path) or (named_kind(path) if named_kind(path) != framework else None)
+    by_bytes = file_kind(path)
+    kind = by_bytes or (named_kind(path) if named_kind(path) != framework else None)
     if kind is None:
         raise UserError(f"cannot read {what} {path}: it is neither a paddle.save / torch.save pickle nor a "
                         f".safetensors file; the file is corrupt or not a weights file")
     if kind not in (framework, "safetensors"):
-        if kind == "paddle":
+        if by_bytes == "paddle":  # a real pickle: refused if it holds a payload (a name alone is only advice)
             read_pickle(path, what)
         raise UserError(foreign(path, kind, framework))
     return kind

@@ -36,10 +36,11 @@ import numpy as np  # noqa: E402
 import convert_weights as cw  # noqa: E402
 from common_data import weights as W  # noqa: E402
 from common_data.config import check_data_paths, load_config  # noqa: E402
-from common_data.datasets import build_dataset, check_batch, collate, item_seed, loader_options, seeded_item  # noqa: E402
+from common_data.datasets import build_dataset, check_batch, collate, loader_options, seeded_item  # noqa: E402
 from common_data.errors import DataError, UserError  # noqa: E402
 from common_data.imageio import list_images, read_image, read_uint8  # noqa: E402
 from common_data.metrics import calculate_psnr, calculate_ssim  # noqa: E402
+from common_data.sampling import SeededBatches  # noqa: E402
 from common_data.tiling import tiled_forward  # noqa: E402
 from common_data.visual import chw_to_uint8  # noqa: E402
 
@@ -204,28 +205,20 @@ def read_folder(folder, gt_folder=None):
 
 # ------------------------------------------------------------------------------------------------- training
 def draw_batches(cfg, count, seed):
-    """``count`` collated batches of ``dataset.train`` (numpy), order and augmentation fixed by ``seed``.
-
-    Epoch ``e`` visits the items in ``RandomState(seed + e)``'s permutation (when shuffling); each item seeds
-    python ``random`` / numpy (and a dataset's own Generator) from (seed, epoch, position) before it is read.
-    """
+    """``count`` collated batches of ``dataset.train`` (numpy), as both trainers' loaders read them
+    (``common_data.sampling.SeededBatches``: order and augmentation fixed by ``seed``)."""
     block = cfg.dataset.train
     dataset = build_dataset(block, "dataset.train")
     opts = loader_options(block, is_train=True)
-    size = opts["batch_size"]
-    if len(dataset) == 0 or (opts["drop_last"] and len(dataset) < size):
-        raise DataError(f"dataset.train holds {len(dataset)} item(s), fewer than batch_size {size}")
+    sampler = SeededBatches(len(dataset), opts["batch_size"], opts["shuffle"], opts["drop_last"], seed)
+    if len(sampler) == 0:
+        raise DataError(f"dataset.train holds {len(dataset)} item(s), fewer than batch_size {opts['batch_size']}")
     batches, epoch = [], 0
     while len(batches) < count:
         epoch += 1
-        order = (np.random.RandomState((seed + epoch) % 2 ** 32).permutation(len(dataset)) if opts["shuffle"]
-                 else np.arange(len(dataset)))
-        for start in range(0, len(order), size):
-            chunk = order[start:start + size]
-            if len(batches) == count or (opts["drop_last"] and len(chunk) < size):
-                break
-            batches.append(check_batch(collate([seeded_item(dataset, int(i), item_seed(seed, epoch, 0, start + j))
-                                                for j, i in enumerate(chunk)])))
+        sampler.set_epoch(epoch)
+        for batch in itertools.islice(sampler, count - len(batches)):
+            batches.append(check_batch(collate([seeded_item(dataset, index, s) for index, s in batch])))
     return batches
 
 

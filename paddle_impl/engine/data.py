@@ -1,17 +1,17 @@
 """Wrap the framework-free common_data datasets in paddle.io.DataLoader, plus an endless iterator.
 
 Training order and augmentation are a pure function of (seed, epoch, rank, position in the epoch): the batch
-sampler shuffles with ``seed + epoch`` (numpy) and shards like a DistributedSampler, and every item seeds python
-``random`` and numpy from its own seed before the dataset draws its crops / flips / degradations. So a resumed
-run sees exactly the batches an uninterrupted run would, whatever the number of workers. (The permutation is
-numpy's, not torch's, so the two backends see the same items in different orders.)
+sampler is ``common_data.sampling.SeededBatches`` (torch_impl's too, so both backends read the same items in the
+same order), and every item seeds python ``random`` and numpy from its own seed before the dataset draws its
+crops / flips / degradations. So a resumed run sees exactly the batches an uninterrupted run would, whatever the
+number of workers.
 """
 
-import numpy as np
 import paddle
 
-from common_data.datasets import (CheckedLoader, build_dataset, collate, guarded_item, item_seed, loader_options,
+from common_data.datasets import (CheckedLoader, build_dataset, collate, guarded_item, loader_options,
                                   no_batches_error, seeded_item)
+from common_data.sampling import SeededBatches
 from common_data import workers
 
 WORKER_PRELOAD = (__name__,)  # what the fork server imports once for all workers (common_data/workers.py)
@@ -51,39 +51,8 @@ class GuardedDataset(paddle.io.Dataset):
         return guarded_item(self.dataset, index)
 
 
-class SeededBatchSampler(paddle.io.BatchSampler):
-    """Batches of ``(index, item_seed)``; shuffled by ``seed + epoch``, sharded over ranks, ``skip`` items dropped."""
-
-    def __init__(self, num_items, batch_size, shuffle, drop_last, seed=0, rank=0, world=1):
-        self.num_items, self.batch_size, self.shuffle, self.drop_last = num_items, batch_size, shuffle, drop_last
-        self.seed, self.rank, self.world = int(seed or 0), rank, world
-        self.per_rank = -(-num_items // world)
-        self.epoch, self.skip = 1, 0
-
-    def set_epoch(self, epoch, skip=0):
-        self.epoch, self.skip = int(epoch), int(skip)
-
-    def indices(self):
-        order = (np.random.RandomState((self.seed + self.epoch) % 2 ** 32).permutation(self.num_items)
-                 if self.shuffle else np.arange(self.num_items))
-        order = np.concatenate([order, order[:self.per_rank * self.world - self.num_items]])
-        return order[self.rank::self.world].tolist()
-
-    def __iter__(self):
-        batch = []
-        for pos, index in enumerate(self.indices()):
-            if pos < self.skip:
-                continue
-            batch.append((index, item_seed(self.seed, self.epoch, self.rank, pos)))
-            if len(batch) == self.batch_size:
-                yield batch
-                batch = []
-        if batch and not self.drop_last:
-            yield batch
-
-    def __len__(self):
-        left = max(0, self.per_rank - self.skip)
-        return left // self.batch_size if self.drop_last else -(-left // self.batch_size)
+class SeededBatchSampler(SeededBatches, paddle.io.BatchSampler):
+    """``common_data.sampling.SeededBatches`` as a paddle batch sampler."""
 
 
 def dist_info(distributed):

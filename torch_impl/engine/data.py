@@ -1,16 +1,18 @@
 """Wrap the framework-free common_data datasets in torch.utils.data.DataLoader, plus an endless iterator.
 
-Training order and augmentation are a pure function of (seed, epoch, rank, position in the epoch): the sampler
-(torch's DistributedSampler, also with one process) shuffles with ``seed + epoch``, and every item seeds python
-``random`` and numpy from its own seed before the dataset draws its crops / flips / degradations. So a resumed
-run sees exactly the batches an uninterrupted run would, whatever the number of workers.
+Training order and augmentation are a pure function of (seed, epoch, rank, position in the epoch): the batch
+sampler is ``common_data.sampling.SeededBatches`` (paddle_impl's too, so both backends read the same items in the
+same order), and every item seeds python ``random`` and numpy from its own seed before the dataset draws its
+crops / flips / degradations. So a resumed run sees exactly the batches an uninterrupted run would, whatever the
+number of workers.
 """
 
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from common_data.datasets import (CheckedLoader, build_dataset, collate, guarded_item, item_seed, loader_options,
+from common_data.datasets import (CheckedLoader, build_dataset, collate, guarded_item, loader_options,
                                   no_batches_error, seeded_item)
+from common_data.sampling import SeededBatches
 from common_data import workers
 
 WORKER_PRELOAD = (__name__,)  # what the fork server imports once for all workers (common_data/workers.py)
@@ -48,24 +50,8 @@ class GuardedDataset(Dataset):
         return guarded_item(self.dataset, index)
 
 
-class SeededSampler(Sampler):
-    """Yields ``(index, item_seed)`` in the order of a DistributedSampler; ``skip`` drops the first items."""
-
-    def __init__(self, base, seed, rank):
-        self.base, self.seed, self.rank = base, int(seed), int(rank)
-        self.epoch, self.skip = 1, 0
-
-    def set_epoch(self, epoch, skip=0):
-        self.epoch, self.skip = int(epoch), int(skip)
-        self.base.set_epoch(self.epoch)
-
-    def __iter__(self):
-        for pos, index in enumerate(self.base):
-            if pos >= self.skip:
-                yield index, item_seed(self.seed, self.epoch, self.rank, pos)
-
-    def __len__(self):
-        return max(0, len(self.base) - self.skip)
+class SeededBatchSampler(SeededBatches, Sampler):
+    """``common_data.sampling.SeededBatches`` as a torch batch sampler."""
 
 
 def dist_info(distributed):
@@ -85,25 +71,24 @@ def worker_options(opts):
 def build_dataloader(cfg_block, is_train=True, distributed=False, seed=0, where=None):
     """``dataset.train`` / ``dataset.test`` block -> DataLoader yielding collated dict batches of numpy arrays.
 
-    Training loaders get ``batches_per_epoch`` and a resumable ``SeededSampler`` (see the module docstring); with
+    Training loaders get ``batches_per_epoch`` and a resumable ``SeededBatchSampler`` (see the module docstring); with
     ``distributed`` each rank reads its own shard. Test loaders read in order, unseeded.
     """
     where = where or f"dataset.{'train' if is_train else 'test'}"
     dataset = build_dataset(cfg_block, where=where)
     opts = loader_options(cfg_block, is_train)
-    common = dict(collate_fn=collate, num_workers=opts["num_workers"], batch_size=opts["batch_size"],
-                  drop_last=opts["drop_last"], pin_memory=torch.cuda.is_available(), **worker_options(opts))
+    common = dict(collate_fn=collate, num_workers=opts["num_workers"], pin_memory=torch.cuda.is_available(),
+                  **worker_options(opts))
     if not is_train:
-        loader = DataLoader(GuardedDataset(dataset), shuffle=False, **common)
+        loader = DataLoader(GuardedDataset(dataset), shuffle=False, batch_size=opts["batch_size"],
+                            drop_last=opts["drop_last"], **common)
         loader.batches_per_epoch = len(loader)
         return CheckedLoader(loader)
     rank, world = dist_info(distributed)
-    base = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=opts["shuffle"], seed=int(seed or 0))
-    per_rank = len(base)
-    batches = per_rank // opts["batch_size"] if opts["drop_last"] else -(-per_rank // opts["batch_size"])
-    if batches == 0:
-        raise no_batches_error(where, len(dataset), per_rank, opts["batch_size"])
-    sampler = SeededSampler(base, seed or 0, rank)
-    loader = DataLoader(ItemSeededDataset(dataset), sampler=sampler, **common)
-    loader.batches_per_epoch, loader.items_per_batch, loader.seeded_sampler = batches, opts["batch_size"], sampler
+    sampler = SeededBatchSampler(len(dataset), opts["batch_size"], opts["shuffle"], opts["drop_last"], seed,
+                                 rank, world)
+    if len(sampler) == 0:
+        raise no_batches_error(where, len(dataset), sampler.per_rank, opts["batch_size"])
+    loader = DataLoader(ItemSeededDataset(dataset), batch_sampler=sampler, **common)
+    loader.batches_per_epoch, loader.items_per_batch, loader.seeded_sampler = len(sampler), opts["batch_size"], sampler
     return loader
