@@ -1,0 +1,77 @@
+"""Same config + same initial weights + same seed -> the same per-iteration losses on Paddle and on PyTorch.
+
+The shipped configs, shrunk to a tiny generator (test_configs_run.shrink), start from one set of generator weights
+saved for each framework (``pretrain_network_g``) and train 20 iterations on each backend in a child process; the
+losses the two logs print must agree to 1e-3 relative at every iteration. Both loaders read the same items in the
+same order with the same augmentation (common_data.sampling), so what is left to differ is the frameworks' arithmetic.
+"""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from test_bad_input import tiny_canonical
+from test_configs_run import ROOT, shrink
+
+ITERS = 20
+LOSS = re.compile(r"Iter: (\d+)/\d+ lr: (\S+) (.*?) batch_cost")
+TERM = re.compile(r"(\w+): ([-+0-9.e]+)")
+
+
+def losses(stdout):
+    """{iteration: {'lr': .., term: ..}} of a training log."""
+    out = {}
+    for m in LOSS.finditer(stdout):
+        out[int(m.group(1))] = {"lr": float(m.group(2)), **{k: float(v) for k, v in TERM.findall(m.group(3))}}
+    return out
+
+
+@pytest.fixture(scope="module")
+def start(tmp_path_factory):
+    """Demo data and one tiny generator saved as .pdparams and .pth."""
+    import convert_weights as cw
+    from common_data.demo_data import make_demo_data
+    root = str(tmp_path_factory.mktemp("cross_backend"))
+    make_demo_data(os.path.join(root, "demo"), num_train=8, num_test=1, seed=0, size=128)
+    weights = {}
+    for framework, ext in (("paddle", ".pdparams"), ("torch", ".pth")):
+        weights[framework] = os.path.join(root, "g" + ext)
+        cw.save_weights(tiny_canonical(4), framework, weights[framework])
+    return root, weights
+
+
+def train(config_name, backend, start, tmp_path):
+    root, weights = start
+    with open(os.path.join(ROOT, "configs", config_name), encoding="utf-8") as f:
+        cfg = shrink(yaml.safe_load(f), os.path.join(root, "demo"), str(tmp_path / backend))
+    cfg["total_iters"] = ITERS
+    if "periods" in cfg["lr_scheduler"]:
+        cfg["lr_scheduler"]["periods"] = [ITERS]
+    cfg["model"]["pretrain_network_g"] = weights[backend]
+    cfg["model"].pop("param_key_g", None)
+    cfg["dataset"]["train"]["batch_size"] = 2
+    cfg["log_config"]["visiual_interval"] = ITERS
+    cfg["snapshot_config"]["interval"] = ITERS
+    path = tmp_path / f"{backend}.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "main.py"), "-c", str(path), "--backend",
+                           backend], capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = losses(proc.stdout)
+    assert sorted(found) == list(range(1, ITERS + 1)), proc.stdout[-2000:]
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config_name", ["esrgan_psnr_x4_anime.yaml", "realesrnet_x4plus.yaml"])
+def test_same_config_weights_and_seed_give_the_same_losses_on_both_backends(config_name, start, tmp_path):
+    paddle_losses = train(config_name, "paddle", start, tmp_path)
+    torch_losses = train(config_name, "torch", start, tmp_path)
+    for it in range(1, ITERS + 1):
+        assert paddle_losses[it].keys() == torch_losses[it].keys(), it
+        for term, value in paddle_losses[it].items():
+            assert value == pytest.approx(torch_losses[it][term], rel=1e-3), (it, term)
