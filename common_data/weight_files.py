@@ -195,5 +195,5 @@ def for_framework(state, framework, source):
 def write_safetensors(path, state):
     """Write a flat ``{name: array}`` as .safetensors, atomically."""
     from safetensors.numpy import save_file
-    tensors = {str(k): np.ascontiguousarray(v) for k, v in state.items()}
+    tensors = {str(k): np.require(v, requirements="C") for k, v in state.items()}  # 0-d arrays stay 0-d
     atomic_write(path, lambda tmp: save_file(tensors, tmp))

@@ -256,6 +256,22 @@ def test_discriminators_give_the_same_logits_in_paddle(tmp_path, name, size):
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_a_paddle_discriminator_written_for_torch_loads_strictly_into_torchs_net(tmp_path, suffix):
+    """0-d buffers (BatchNorm's num_batches_tracked) stay 0-d, as torch's own state_dict holds them."""
+    from torch_impl.archs import build_arch
+    net = build_arch({"name": "VGGDiscriminator128", "num_feat": 8})
+    canon = W.canonicalize({k: v.numpy() for k, v in net.state_dict().items()}, "torch")
+    cw.save_weights(canon, "paddle", str(tmp_path / "d.pdparams"))
+    cw.main(["--to", "torch", str(tmp_path / "d.pdparams"), str(tmp_path / f"d{suffix}")])
+    state = cw.load_canonical(tmp_path / f"d{suffix}")
+    out = tmp_path / "again.pth"
+    cw.save_weights(state, "torch", str(out), layout="flat")
+    loaded = torch.load(out, weights_only=True)
+    assert loaded["bn0_1.num_batches_tracked"].shape == net.state_dict()["bn0_1.num_batches_tracked"].shape == ()
+    net.load_state_dict(loaded, strict=True)
+
+
 def test_torchvision_vgg_becomes_a_flat_pdparams_with_transposed_classifier(tmp_path):
     vgg = {"features.0.weight": torch.randn(4, 3, 3, 3), "features.0.bias": torch.randn(4),
            "features.2.weight": torch.randn(4, 4, 3, 3), "features.2.bias": torch.randn(4),

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import yaml
 
@@ -38,9 +39,20 @@ def start(tmp_path_factory):
     make_demo_data(os.path.join(root, "demo"), num_train=8, num_test=1, seed=0, size=128)
     weights = {}
     for framework, ext in (("paddle", ".pdparams"), ("torch", ".pth")):
-        weights[framework] = os.path.join(root, "g" + ext)
-        cw.save_weights(tiny_canonical(4), framework, weights[framework])
+        for net, canonical in (("generator", tiny_canonical(4)), ("discriminator", vgg_discriminator())):
+            weights[framework, net] = os.path.join(root, net + ext)
+            cw.save_weights(canonical, framework, weights[framework, net])
     return root, weights
+
+
+def vgg_discriminator():
+    """VGGDiscriminator128 weights of the shrunk configs (num_feat 8), small random values."""
+    from common_data import weights as W
+    hp = dict(in_channels=3, num_feat=8, input_size=128)
+    rng = np.random.default_rng(1)
+    state = {k: (rng.standard_normal(s) * 0.05).astype(np.float32) if len(s) > 1 else np.zeros(s, np.float32)
+             for k, s in W.expected_shapes(W.VGG_DISCRIMINATOR, hp).items()}
+    return W.Canonical(W.VGG_DISCRIMINATOR, "basicsr", state, hp)
 
 
 def train(config_name, backend, start, tmp_path):
@@ -50,7 +62,9 @@ def train(config_name, backend, start, tmp_path):
     cfg["total_iters"] = ITERS
     if "periods" in cfg["lr_scheduler"]:
         cfg["lr_scheduler"]["periods"] = [ITERS]
-    cfg["model"]["pretrain_network_g"] = weights[backend]
+    cfg["model"]["pretrain_network_g"] = weights[backend, "generator"]
+    if "discriminator" in cfg["model"]:
+        cfg["model"]["pretrain_network_d"] = weights[backend, "discriminator"]
     cfg["model"].pop("param_key_g", None)
     cfg["dataset"]["train"]["batch_size"] = 2
     cfg["log_config"]["visiual_interval"] = ITERS
@@ -67,7 +81,10 @@ def train(config_name, backend, start, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config_name", ["esrgan_psnr_x4_anime.yaml", "realesrnet_x4plus.yaml"])
+@pytest.mark.parametrize("config_name", ["esrgan_psnr_x4_anime.yaml", "realesrnet_x4plus.yaml", pytest.param(
+    "esrgan_x4_anime.yaml", marks=pytest.mark.xfail(strict=True, reason=(
+        "issue 12: the two ESRGAN models (G/D step order, perceptual and GAN terms) still differ: l_pix agrees "
+        "at iteration 1 only to ~5 %, out_d_real from iteration 2")))])
 def test_same_config_weights_and_seed_give_the_same_losses_on_both_backends(config_name, start, tmp_path):
     paddle_losses = train(config_name, "paddle", start, tmp_path)
     torch_losses = train(config_name, "torch", start, tmp_path)

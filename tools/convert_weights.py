@@ -172,9 +172,9 @@ def save_weights(canonical, framework, path, layout=None, naming=None):
                                                                                  else layout)
     lib = _import(framework)
     if framework == "paddle":
-        tensors = {k: lib.to_tensor(np.ascontiguousarray(v)) for k, v in state.items()}
+        tensors = {k: lib.to_tensor(np.require(v, requirements="C")) for k, v in state.items()}
     else:
-        tensors = {k: lib.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
+        tensors = {k: lib.from_numpy(np.require(v, requirements="C")) for k, v in state.items()}  # 0-d kept 0-d
     obj = {wrapper: tensors} if wrapper else tensors
     atomic_write(path, lambda tmp: lib.save(obj, tmp))
     return wrapper
