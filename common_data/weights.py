@@ -68,10 +68,6 @@ class Canonical:
     def __init__(self, arch, naming, state, hparams):
         self.arch, self.naming, self.state, self.hparams = arch, naming, state, hparams
 
-    @property
-    def is_generator(self):
-        return self.arch == GENERATOR
-
     def describe(self):
         hp = ", ".join(f"{k}={v}" for k, v in self.hparams.items())
         return f"{self.arch} ({self.naming} naming{', ' + hp if hp else ''})"

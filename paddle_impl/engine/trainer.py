@@ -291,10 +291,6 @@ class Trainer:
                             f"or pass an iter_N_checkpoint file to --resume")
         return state
 
-    def resume(self, path):
-        """Restore nets, optimizers, scheduler, EMA and rng from an iter_N_checkpoint; continue at N + 1."""
-        return self.apply_resume_state(self.read_resume_state(path), path)
-
     def apply_resume_state(self, state, path):
         check_same_optimizer(state, self.cfg.get("optimizer"), path)
         self.model.load_checkpoint_state(state, path)

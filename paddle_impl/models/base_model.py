@@ -214,10 +214,6 @@ class BaseModel:
         load_state_checked(self.nets[net_name], state, strict=strict, where=f"{path} [{net_name}]")
 
 
-def looks_like_state_dict(state):
-    return bool(state) and all(hasattr(v, "shape") for v in state.values())
-
-
 def unwrap_state(state, net_name, param_key=None):
     """Pick the state dict of one net from the layouts in use (BasicSR params_ema/params, PaddleGAN by net)."""
     if param_key and param_key in state and isinstance(state[param_key], dict):
