@@ -225,8 +225,11 @@ def test_vgg_extractor_missing_file_and_pth_messages(tmp_path):
     missing = tmp_path / 'nope.pdparams'
     with pytest.raises(UserError, match=re.escape(str(missing))):
         VGGFeatureExtractor(['relu1_1'], weights_path=str(missing))
+    torch = pytest.importorskip('torch')
+    torchvision_file = tmp_path / 'vgg19-dcbb9e9d.pth'
+    torch.save({'features.0.weight': torch.zeros(64, 3, 3, 3)}, torchvision_file)
     with pytest.raises(UserError, match='convert_weights.py --to paddle'):
-        VGGFeatureExtractor(['relu1_1'], weights_path=str(tmp_path / 'vgg19-dcbb9e9d.pth'))
+        VGGFeatureExtractor(['relu1_1'], weights_path=str(torchvision_file))
 
 
 def test_vgg_extractor_with_paddle_vision_weights_equals_paddle_vision_vgg19(tmp_path):
