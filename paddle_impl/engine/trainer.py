@@ -3,7 +3,7 @@
 One iteration = one optimizer step over ``accumulate_steps`` micro-batches. Order inside iteration N: train step,
 log (every ``log_config.interval``), training strip (every ``log_config.visiual_interval``), lr scheduler step,
 validation (every ``validate.interval`` and at the last iteration), ``iter_N_weight`` + ``iter_N_checkpoint``
-(every ``snapshot_config.interval`` and at the last iteration).
+(every ``snapshot_config.interval`` and at the last iteration); the intervals and --debug are common_data.run_plan's.
 
 Data order and augmentation are a function of (seed, epoch, rank, position) (engine/data.py), and the seed is
 stored in the checkpoint, so a resumed run sees exactly the batches of an uninterrupted one.
@@ -37,6 +37,8 @@ from common_data.imageio import write_image
 from common_data.logfmt import TimeAverager, log_line, metrics_line
 from common_data.metrics import build_metrics
 from common_data.optimizer_record import RECORD_KEY, check_same_optimizer, optimizer_record
+from common_data.run_plan import RunPlan
+from common_data.visualdl_log import open_visualdl
 from common_data.run_guard import install_stop_handlers, lock_run_dir, restore_handlers, signal_label
 from common_data.visual import chw_to_uint8, make_strip
 
@@ -48,7 +50,6 @@ from .data import build_dataloader
 BACKEND = "paddle"
 RANK_WEIGHTS_ENV = "ESRGAN_TWIN_SAVE_RANK_WEIGHTS"
 RUN_STAMP = r"\d{4}-\d{2}-\d{2}-\d{2}-\d{2}"  # make_run_dir's %Y-%m-%d-%H-%M
-DEBUG_SETTINGS = dict(total_iters=8, log_interval=1, validate_interval=4, snapshot_interval=8)
 
 
 def init_distributed():
@@ -128,27 +129,14 @@ class Trainer:
         self.cfg = cfg
         self.args = args
         self.evaluate_only = bool(_arg(args, "evaluate_only", False))
-        self.debug = bool(_arg(args, "debug", False) or cfg.get("debug", False))
-        self.total_iters = int(cfg.get("total_iters") or 0)
-        if not self.total_iters:
-            raise ConfigError("total_iters is missing (training by epochs is not supported; set total_iters)")
-        log_cfg = cfg.get("log_config") or {}
-        self.log_interval = int(log_cfg.get("interval") or 10)
-        self.visual_interval = int(log_cfg.get("visiual_interval", log_cfg.get("visual_interval")) or 0)
+        self.plan = RunPlan.from_config(cfg, _arg(args, "debug", False), self.evaluate_only)
+        if self.plan.epochs:
+            raise ConfigError("epochs: the paddle backend trains by total_iters; set total_iters (= epochs x "
+                              "batches per epoch) or use --backend torch")
+        self.debug, self.total_iters, self.accumulate_steps = (self.plan.debug, self.plan.total_iters,
+                                                               self.plan.accumulate_steps)
         val_cfg = cfg.get("validate") or {}
-        self.validate = bool(val_cfg)
-        self.validate_interval = int(val_cfg.get("interval") or 0) if val_cfg else 0
         self.save_img = bool(val_cfg.get("save_img", False))
-        self.snapshot_interval = int((cfg.get("snapshot_config") or {}).get("interval") or self.total_iters)
-        if self.debug:
-            self.total_iters = DEBUG_SETTINGS["total_iters"]
-            self.log_interval = DEBUG_SETTINGS["log_interval"]
-            self.snapshot_interval = DEBUG_SETTINGS["snapshot_interval"]
-            if (cfg.get("dataset") or {}).get("test"):
-                self.validate, self.validate_interval = True, DEBUG_SETTINGS["validate_interval"]
-        self.accumulate_steps = int(cfg.get("accumulate_steps") or 1)
-        if self.accumulate_steps < 1:
-            raise ConfigError(f"accumulate_steps must be >= 1, got {self.accumulate_steps}")
         self.min_max = parse_min_max(cfg.get("min_max") or (0.0, 1.0))
         self.rank, self.nranks = init_distributed()
         if _arg(args, "amp", False) or cfg.get("amp", False):
@@ -194,7 +182,7 @@ class Trainer:
                          f"seed {self.seed})")
         for note in notes:
             self.logger.info(note)
-        self.vdl = self.make_visualdl() if cfg.get("enable_visualdl", False) and self.rank == 0 else None
+        self.vdl = open_visualdl(self.run_dir) if cfg.get("enable_visualdl", False) and self.rank == 0 else None
 
     # ---- setup helpers -----------------------------------------------------------------------------------------
     def wrap_data_parallel(self):
@@ -256,14 +244,6 @@ class Trainer:
             handler.setFormatter(fmt)
             logger.addHandler(handler)
         return logger
-
-    def make_visualdl(self):
-        try:
-            from visualdl import LogWriter
-        except ImportError:
-            raise UserError("enable_visualdl: true needs the visualdl package: pip install visualdl==2.5.3 "
-                            "(or set enable_visualdl: false)") from None
-        return LogWriter(logdir=self.run_dir)
 
     def close(self):
         if self.run_lock is not None:
@@ -341,18 +321,17 @@ class Trainer:
                 batch_cost.record(time.time() - self._step_start, batch_size)
                 reader_cost.record(reader)
                 history.append(losses)
-                if it % self.log_interval == 0:
+                if it % self.plan.log_interval == 0:
                     self.log_train(it, losses, batch_cost, reader_cost)
                     reader_cost.reset()
                     batch_cost.reset()
-                if self.visual_interval and it % self.visual_interval == 0:
+                if self.plan.visual_interval and it % self.plan.visual_interval == 0:
                     self.save_train_visual(it)
                 self.model.lr_scheduler.step()
                 last_done = it
-                if self.validate and ((self.validate_interval > 0 and it % self.validate_interval == 0)
-                                      or it == self.total_iters):
+                if self.plan.validate_due(it):
                     self.test()
-                if it % self.snapshot_interval == 0 or it == self.total_iters:
+                if self.plan.snapshot_due(it):
                     self.save(it)
                     last_saved = it
                 if self.stop_requested:

@@ -5,8 +5,8 @@ visual_test/ and the ``iter_N_weight.pth`` / ``iter_N_checkpoint.pth`` files (la
 Iteration N (1-based) is one optimizer step over ``accumulate_steps`` micro-batches; the scheduler steps after
 it, so iteration N trains with the scheduler's lr at step N - 1 (as PaddleGAN and BasicSR).
 
-``--debug`` (or ``debug: true``): at most 8 iterations, a log line every step, validation and a snapshot at
-iteration 4 and at the end, run folder prefixed ``debug_``. ``--auto_resume``: continue from the newest complete
+``--debug`` (or ``debug: true``; the schedule is common_data.run_plan's): at most 8 iterations, a log line every
+step, validation and a snapshot at iteration 4 and at the end, run folder prefixed ``debug_``. ``--auto_resume``: continue from the newest complete
 iter_N_checkpoint.pth among this config's run folders (newest folder first), writing on in that folder; none ->
 a fresh run (and a log line). ``--resume PATH`` starts a new run folder. ``--amp``: torch.autocast in bfloat16 on
 CPU (only with the flag) and on GPUs that support it, else float16 with a GradScaler.
@@ -37,6 +37,8 @@ from common_data.errors import ConfigError, UserError
 from common_data.imageio import write_image
 from common_data.logfmt import TimeAverager, log_line, metrics_line
 from common_data.optimizer_record import RECORD_KEY, check_same_optimizer, optimizer_record
+from common_data.run_plan import RunPlan
+from common_data.visualdl_log import open_visualdl
 from common_data.run_guard import install_stop_handlers, lock_run_dir, restore_handlers, signal_label
 from common_data.visual import chw_to_uint8, make_strip
 
@@ -47,7 +49,6 @@ from .data import build_dataloader
 
 BACKEND = 'torch'
 RANK_WEIGHTS_ENV = 'ESRGAN_TWIN_SAVE_RANK_WEIGHTS'
-DEBUG_SETTINGS = dict(total_iters=8, log_interval=1, validate_interval=4, snapshot_interval=4)
 _STAMP = r'\d{4}-\d{2}-\d{2}-\d{2}-\d{2}'
 
 
@@ -139,35 +140,14 @@ def find_auto_resume(output_dir, config_name, debug=False):
     return None, None
 
 
-def apply_debug(cfg):
-    """Real-ESRGAN's debug mode: a few iterations, log every step, validate at iteration 4."""
-    cfg.total_iters = min(cfg.get('total_iters') or DEBUG_SETTINGS['total_iters'], DEBUG_SETTINGS['total_iters'])
-    cfg.pop('epochs', None)
-    cfg.setdefault('log_config', {})['interval'] = DEBUG_SETTINGS['log_interval']
-    cfg.setdefault('snapshot_config', {})['interval'] = DEBUG_SETTINGS['snapshot_interval']
-    if cfg.get('dataset', {}).get('test'):
-        cfg['validate'] = dict(cfg.get('validate') or {}, interval=DEBUG_SETTINGS['validate_interval'])
-    return cfg
-
-
-def _positive_int(cfg, block, key, default):
-    value = (cfg.get(block) or {}).get(key, default) if block else cfg.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{block + '.' if block else ''}{key} must be a positive integer, got {value!r}")
-    return value
-
-
 class Trainer:
     """Builds model, data, optimizers; ``train()`` runs to total_iters; ``validate()`` returns metrics."""
 
     def __init__(self, cfg, args=None):
         self.args = args if isinstance(args, Options) else Options(args)
-        self.args.debug = bool(self.args.debug or cfg.get('debug', False))
         cfg = copy.deepcopy(cfg)
-        if self.args.debug:
-            apply_debug(cfg)
+        self.plan = RunPlan.from_config(cfg, self.args.debug, bool(self.args.evaluate_only))
+        self.args.debug = self.plan.debug
         self.cfg = cfg
         self.rank, self.world_size, self.local_rank = init_distributed()
         self.distributed = self.world_size > 1
@@ -199,13 +179,8 @@ class Trainer:
         seed_everything(self.seed)
 
         self.min_max = parse_min_max(cfg.get('min_max', (0.0, 1.0)))
-        self.accumulate_steps = _positive_int(cfg, None, 'accumulate_steps', 1)
-        self.log_interval = _positive_int(cfg, 'log_config', 'interval', 10)
-        log_cfg = cfg.get('log_config') or {}
-        self.visual_interval = log_cfg.get('visiual_interval', log_cfg.get('visual_interval'))
-        self.snapshot_interval = _positive_int(cfg, 'snapshot_config', 'interval', 5000)
+        self.accumulate_steps = self.plan.accumulate_steps
         self.validate_cfg = cfg.get('validate') or None
-        self.validate_interval = (self.validate_cfg or {}).get('interval', -1) or -1
 
         self.model = build_model(cfg.model)
         self.model.log = self.log
@@ -214,12 +189,11 @@ class Trainer:
                          bool(cfg.get('find_unused_parameters', False)))
 
         self.train_loader = None
-        self.total_iters = cfg.get('total_iters')
+        self.total_iters = self.plan.total_iters
         if not self.evaluate_only:
             self.train_loader = build_dataloader(cfg.dataset.train, True, self.distributed, self.seed)
             per_epoch = max(1, self.train_loader.batches_per_epoch // self.accumulate_steps)
-            if cfg.get('epochs'):
-                self.total_iters = cfg.epochs * per_epoch
+            self.total_iters = self.plan.set_epoch_length(self.train_loader.batches_per_epoch)
             lr_cfg = dict(cfg.get('lr_scheduler') or {})
             if 'iters_per_epoch' in lr_cfg:
                 lr_cfg['iters_per_epoch'] = per_epoch
@@ -232,7 +206,7 @@ class Trainer:
         # the run folder is made only once the config, the model and the weights are known to be good
         self._open_run_dir(output_dir, config_name)
         if cfg.get('enable_visualdl') and self.is_main:
-            self._open_visualdl()
+            self.vdl = open_visualdl(self.run_dir)
 
         self.current_iter = self.start_iter
         self.last_finished = self.start_iter - 1
@@ -285,15 +259,6 @@ class Trainer:
                 return None
             return torch.bfloat16
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-    def _open_visualdl(self):
-        try:
-            from visualdl import LogWriter
-        except ImportError:
-            self.log("enable_visualdl: the visualdl package is not installed (pip install visualdl); "
-                     "logging to log.txt only")
-            return
-        self.vdl = LogWriter(logdir=self.run_dir)
 
     @property
     def current_lr(self):
@@ -403,18 +368,13 @@ class Trainer:
             restore_handlers(old_handler)
         if not history:
             self.log(f"nothing to train: iteration {self.start_iter - 1} of {self.total_iters} already done")
-        elif self.total_iters % self.snapshot_interval:
-            self.save(self.total_iters)
-        if history and self.validate_cfg is not None and (self.validate_interval <= 0
-                                                          or self.total_iters % self.validate_interval):
-            self.validate(self.total_iters)
         if os.environ.get(RANK_WEIGHTS_ENV) == '1':
             torch.save(self.model.nets_state(), os.path.join(self.run_dir, f'rank{self.rank}_final.pth'))
         self.log(f"training finished at iteration {self.total_iters}; weights in {self.run_dir}")
         return history
 
     def after_iteration(self, it, lr, losses, reader, batch):
-        if it % self.log_interval == 0:
+        if it % self.plan.log_interval == 0:
             self.log(log_line(it, self.total_iters, lr, losses, batch.average(), reader.average(), batch.ips()))
             reader.reset()
             batch.reset()
@@ -422,11 +382,11 @@ class Trainer:
                 for name, v in losses.items():
                     self.vdl.add_scalar(name, v, step=it)
                 self.vdl.add_scalar('lr', lr, step=it)
-        if self.visual_interval and it % self.visual_interval == 0 and self.is_main:
+        if self.plan.visual_interval and it % self.plan.visual_interval == 0 and self.is_main:
             self.make_strip(path=os.path.join(self.run_dir, 'visual_train', f'iter_{it}.png'))
-        if self.validate_interval > 0 and it % self.validate_interval == 0 and self.validate_cfg is not None:
+        if self.plan.validate_due(it):
             self.validate(it)
-        if it % self.snapshot_interval == 0:
+        if self.plan.snapshot_due(it):
             self.save(it)
 
     def make_strip(self, index=0, path=None):
@@ -482,8 +442,7 @@ class Trainer:
     def _validate(self, it):
         test_cfg = (self.cfg.get('dataset') or {}).get('test')
         if not test_cfg:
-            self.log("validate: no dataset.test block; skipping validation")
-            return {}
+            raise ConfigError("dataset.test is missing: validation needs a test set (or remove validate:)")
         from common_data.metrics import build_metrics
         if self._test_loader is None:
             self._test_loader = build_dataloader(test_cfg, is_train=False, distributed=False, seed=self.seed)
