@@ -7,9 +7,10 @@ it, so iteration N trains with the scheduler's lr at step N - 1 (as PaddleGAN an
 
 ``--debug`` (or ``debug: true``; the schedule is common_data.run_plan's): at most 8 iterations, a log line every
 step, validation and a snapshot at iteration 4 and at the end, run folder prefixed ``debug_``. ``--auto_resume``:
-continue from the newest complete iter_N_checkpoint.pth among this config's run folders (newest folder first), writing on in that folder; none ->
-a fresh run (and a log line). ``--resume PATH`` starts a new run folder. ``--amp``: torch.autocast in bfloat16 on
-CPU (only with the flag) and on GPUs that support it, else float16 with a GradScaler.
+continue from the newest complete iter_N_checkpoint.pth among this config's run folders (newest folder first),
+writing on in that folder; none -> a fresh run (and a log line). ``--resume PATH`` starts a new run folder.
+``--amp``: torch.autocast in bfloat16 on CPU (only with the flag) and on GPUs that support it, else float16 with a
+GradScaler.
 
 Multi-process: ``torchrun --nproc_per_node 2 tools/main.py -c CFG --backend torch`` wraps the nets in
 DistributedDataParallel (gloo on CPU, nccl on GPU); each rank reads its shard of the data; rank 0 alone logs,
