@@ -41,7 +41,7 @@ def test_two_process_torchrun_ends_with_identical_weights_on_both_ranks(tmp_path
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
 
     (run_dir,) = [os.path.join(out, d) for d in os.listdir(out)]
-    assert re.findall(r'^Iter: (\d)/3 lr', res.stdout, re.M) == ['1', '2', '3']  # rank 0 alone logs
+    assert re.findall(r'^\[[-0-9: ]+\] Iter: (\d)/3 lr', res.stdout, re.M) == ['1', '2', '3']  # rank 0 alone logs
     assert '2 process(es)' in res.stdout
     rank0 = torch.load(os.path.join(run_dir, 'rank0_final.pth'), weights_only=True)
     rank1 = torch.load(os.path.join(run_dir, 'rank1_final.pth'), weights_only=True)

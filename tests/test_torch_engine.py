@@ -184,8 +184,8 @@ def test_training_writes_the_paddlegan_run_folder(demo, tmp_path):
             'iter_6_checkpoint.pth', 'visual_train', 'visual_test'} <= files
     assert yaml.safe_load(open(os.path.join(run_dir, 'config.yaml')))['total_iters'] == 6
     log = open(os.path.join(run_dir, 'log.txt')).read()
-    assert len(re.findall(r'^Iter: \d/6 lr: .* l_pix: .* eta: ', log, re.M)) == 6
-    assert re.search(r'^Iter: 6 Metric psnr: \d+\.\d{4}$', log, re.M)
+    assert len(re.findall(r'^\[[-0-9: ]+\] Iter: \d/6 lr: .* l_pix: .* eta: ', log, re.M)) == 6
+    assert re.search(r'^\[[-0-9: ]+\] Iter: 6 Metric psnr: \d+\.\d{4}$', log, re.M)
     assert trainer.last_metrics['psnr'] > 0
     assert os.listdir(os.path.join(run_dir, 'visual_train')) == ['iter_6.png']
     assert sorted(os.listdir(os.path.join(run_dir, 'visual_test'))) == ['iter_6_test_0000.png', 'iter_6_test_0001.png']
@@ -272,8 +272,8 @@ def test_debug_mode_runs_eight_iterations_logs_each_and_validates_at_four(demo, 
     run_dir = only_run_dir(tmp_path / 'out')
     assert os.path.basename(run_dir).startswith('debug_tiny-')
     log = open(os.path.join(run_dir, 'log.txt')).read()
-    assert len(re.findall(r'^Iter: \d/8 lr', log, re.M)) == 8
-    assert re.findall(r'^Iter: (\d) Metric psnr', log, re.M) == ['4', '8']
+    assert len(re.findall(r'^\[[-0-9: ]+\] Iter: \d/8 lr', log, re.M)) == 8
+    assert re.findall(r'^\[[-0-9: ]+\] Iter: (\d) Metric psnr', log, re.M) == ['4', '8']
 
 
 def test_auto_resume_continues_the_newest_run_folder_or_starts_fresh(demo, tmp_path):
@@ -328,7 +328,7 @@ def test_cli_debug_then_evaluate_only_then_auto_resume(demo, tmp_path):
 
     first = main_py('-c', str(cfg_path), '--debug', '--seed', '7', cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    final = re.findall(r'^Iter: 8 Metric psnr: (\S+)$', first.stdout, re.M)
+    final = re.findall(r'^\[[-0-9: ]+\] Iter: 8 Metric psnr: (\S+)$', first.stdout, re.M)
     assert len(final) == 1
     run_dir = only_run_dir(out)
     assert os.path.basename(run_dir).startswith('debug_clitiny-')
@@ -336,14 +336,14 @@ def test_cli_debug_then_evaluate_only_then_auto_resume(demo, tmp_path):
     weights = os.path.join(run_dir, 'iter_8_weight.pth')
     evaluated = main_py('-c', str(cfg_path), '--evaluate-only', '--load', weights, cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
-    assert re.findall(r'^Iter: 8 Metric psnr: (\S+)$', evaluated.stdout, re.M) == final
+    assert re.findall(r'^\[[-0-9: ]+\] Iter: 8 Metric psnr: (\S+)$', evaluated.stdout, re.M) == final
 
     os.remove(os.path.join(run_dir, 'iter_8_checkpoint.pth'))
     resumed = main_py('-c', str(cfg_path), '--debug', '--auto_resume', cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert 'auto_resume: continuing' in resumed.stdout and 'iter_4_checkpoint.pth' in resumed.stdout
-    assert re.findall(r'^Iter: (\d)/8 lr', resumed.stdout, re.M) == ['5', '6', '7', '8']
-    assert re.findall(r'^Iter: 8 Metric psnr: (\S+)$', resumed.stdout, re.M) == final
+    assert re.findall(r'^\[[-0-9: ]+\] Iter: (\d)/8 lr', resumed.stdout, re.M) == ['5', '6', '7', '8']
+    assert re.findall(r'^\[[-0-9: ]+\] Iter: 8 Metric psnr: (\S+)$', resumed.stdout, re.M) == final
 
 
 def test_cli_user_error_is_one_line_and_exit_2(demo, tmp_path):

@@ -15,7 +15,6 @@ variable ``ESRGAN_TWIN_SAVE_RANK_WEIGHTS=1`` every rank writes its final nets to
 """
 import datetime
 import glob
-import logging
 import math
 import os
 import random
@@ -37,6 +36,7 @@ from common_data.imageio import write_image
 from common_data.logfmt import TimeAverager, log_line, metrics_line
 from common_data.metrics import build_metrics
 from common_data.optimizer_record import RECORD_KEY, check_same_optimizer, optimizer_record
+from common_data.run_log import RunLog
 from common_data.run_plan import RunPlan
 from common_data.visualdl_log import open_visualdl
 from common_data.run_guard import install_stop_handlers, lock_run_dir, restore_handlers, signal_label
@@ -139,6 +139,7 @@ class Trainer:
         self.save_img = bool(val_cfg.get("save_img", False))
         self.min_max = parse_min_max(cfg.get("min_max") or (0.0, 1.0))
         self.rank, self.nranks = init_distributed()
+        self.run_log = RunLog(enabled=self.rank == 0)
         if _arg(args, "amp", False) or cfg.get("amp", False):
             self.amp_note = "amp requested: the paddle backend trains in float32 (eager autocast is a no-op on CPU)"
         else:
@@ -177,11 +178,11 @@ class Trainer:
         # the run folder is made only once the config, the model and the weights are known to be good
         self.run_dir = self.run_dir or broadcast(self.make_run_dir() if self.rank == 0 else None, self.nranks)
         self.run_lock = lock_run_dir(self.run_dir) if self.rank == 0 else None
-        self.logger = self.make_logger()
-        self.logger.info(f"run folder: {self.run_dir} (backend {BACKEND}, {self.nranks} process(es), "
+        self.run_log.open(self.run_dir)
+        self.log(f"run folder: {self.run_dir} (backend {BACKEND}, {self.nranks} process(es), "
                          f"seed {self.seed})")
         for note in notes:
-            self.logger.info(note)
+            self.log(note)
         self.vdl = open_visualdl(self.run_dir) if cfg.get("enable_visualdl", False) and self.rank == 0 else None
 
     # ---- setup helpers -----------------------------------------------------------------------------------------
@@ -230,29 +231,16 @@ class Trainer:
                 return ckpt, folder
         return None, None
 
-    def make_logger(self):
-        """Rank 0: stdout and run_dir/log.txt; other ranks log nothing."""
-        logger = logging.getLogger(f"esrgan_twin.{BACKEND}.{id(self)}")
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-        if self.rank != 0:
-            logger.addHandler(logging.NullHandler())
-            return logger
-        fmt = logging.Formatter("[%(asctime)s] %(message)s", "%Y-%m-%d %H:%M:%S")
-        for handler in (logging.StreamHandler(sys.stdout),
-                        logging.FileHandler(os.path.join(self.run_dir, "log.txt"), encoding="utf-8")):
-            handler.setFormatter(fmt)
-            logger.addHandler(handler)
-        return logger
+    def log(self, message):
+        """Rank 0: a stamped line on stdout and in run_dir/log.txt (common_data.run_log)."""
+        self.run_log.info(message)
 
     def close(self):
         if self.run_lock is not None:
             self.run_lock.release()
         if self.vdl is not None:
             self.vdl.close()
-        for handler in list(self.logger.handlers):
-            handler.close()
-            self.logger.removeHandler(handler)
+        self.run_log.close()
 
     # ---- weights -----------------------------------------------------------------------------------------------
     def load(self, path):
@@ -288,7 +276,7 @@ class Trainer:
         state.update(epoch=iteration, seed=self.seed, rng=rng_state(),
                      **{RECORD_KEY: optimizer_record(self.cfg.get("optimizer"))})
         save_checkpoint(os.path.join(self.run_dir, checkpoint_name(iteration, "checkpoint", BACKEND)), state)
-        self.logger.info(f"saved {checkpoint_name(iteration, 'checkpoint', BACKEND)} in {self.run_dir}")
+        self.log(f"saved {checkpoint_name(iteration, 'checkpoint', BACKEND)} in {self.run_dir}")
 
     # ---- training ----------------------------------------------------------------------------------------------
     def train_loader(self):
@@ -304,7 +292,7 @@ class Trainer:
         """
         history = []
         if self.start_iter > self.total_iters:
-            self.logger.info(f"nothing to do: the checkpoint is at iteration {self.start_iter - 1} of "
+            self.log(f"nothing to do: the checkpoint is at iteration {self.start_iter - 1} of "
                              f"{self.total_iters}")
             return history
         loader = self.train_loader()
@@ -339,7 +327,7 @@ class Trainer:
         except KeyboardInterrupt:
             if last_done >= self.start_iter and last_saved != last_done:
                 self.save(last_done)
-            self.logger.info(f"interrupted after iteration {last_done}; resume with --resume "
+            self.log(f"interrupted after iteration {last_done}; resume with --resume "
                              f"{os.path.join(self.run_dir, checkpoint_name(last_done, 'checkpoint', BACKEND))}")
             raise
         finally:
@@ -387,7 +375,7 @@ class Trainer:
         return float(self.model.lr_scheduler.last_lr)
 
     def log_train(self, it, losses, batch_cost, reader_cost):
-        self.logger.info(log_line(it, self.total_iters, self.current_lr, losses, batch_cost.average(),
+        self.log(log_line(it, self.total_iters, self.current_lr, losses, batch_cost.average(),
                                   reader_cost.average(), batch_cost.ips()))
         if self.vdl is not None:
             for name, value in losses.items():
@@ -411,7 +399,7 @@ class Trainer:
         if self.stop_requested:
             raise KeyboardInterrupt
         self.stop_requested = True
-        self.logger.info(f"{signal_label(signum)}: stopping after this iteration (send it again to stop at once)")
+        self.log(f"{signal_label(signum)}: stopping after this iteration (send it again to stop at once)")
 
     # ---- validation --------------------------------------------------------------------------------------------
     def test(self):
@@ -432,7 +420,7 @@ class Trainer:
             if save and self.rank == 0:
                 self.save_test_visuals(i, len(batch["lq"]))
         results = OrderedDict((name, float(m.accumulate())) for name, m in self.metrics.items())
-        self.logger.info(metrics_line(self.current_iter, results))
+        self.log(metrics_line(self.current_iter, results))
         if self.vdl is not None:
             for name, value in results.items():
                 self.vdl.add_scalar(f"metric/{name}", value, step=self.current_iter)

@@ -38,6 +38,7 @@ from common_data.errors import ConfigError, UserError
 from common_data.imageio import write_image
 from common_data.logfmt import TimeAverager, log_line, metrics_line
 from common_data.optimizer_record import RECORD_KEY, check_same_optimizer, optimizer_record
+from common_data.run_log import RunLog
 from common_data.run_plan import RunPlan
 from common_data.visualdl_log import open_visualdl
 from common_data.run_guard import install_stop_handlers, lock_run_dir, restore_handlers, signal_label
@@ -155,8 +156,7 @@ class Trainer:
         self.is_main = self.rank == 0
         self.device = torch.device(f'cuda:{self.local_rank}' if torch.cuda.is_available() else 'cpu')
         self.evaluate_only = bool(self.args.evaluate_only)
-        self._log_file = None
-        self._log_buffer = []
+        self.run_log = RunLog(enabled=self.is_main)
         self.vdl = None
 
         resume_path = self.args.resume
@@ -230,25 +230,16 @@ class Trainer:
             self.run_dir = self._broadcast(make_run_dir(output_dir, config_name, self.args.debug) if self.is_main
                                            else None)
         self.run_lock = lock_run_dir(self.run_dir) if self.is_main else None
+        self.run_log.open(self.run_dir)
         if self.is_main:
-            self._log_file = open(os.path.join(self.run_dir, 'log.txt'), 'a', encoding='utf-8')
             with open(os.path.join(self.run_dir, 'config.yaml'), 'w', encoding='utf-8') as f:
                 yaml.safe_dump(to_plain(self.cfg), f, sort_keys=False)
         self.log(f"run folder: {self.run_dir} (backend {BACKEND}, device {self.device}, {self.world_size} "
                  f"process(es), seed {self.seed})")
 
     def log(self, message):
-        """Rank 0: print and append to run_dir/log.txt (lines before the folder exists are written once it does)."""
-        if getattr(self, 'rank', 0) != 0:
-            return
-        print(message, flush=True)
-        if self._log_file is None:
-            self._log_buffer.append(message)
-            return
-        for line in self._log_buffer + [message]:
-            self._log_file.write(line + '\n')
-        self._log_buffer = []
-        self._log_file.flush()
+        """Rank 0: a stamped line on stdout and in run_dir/log.txt (common_data.run_log)."""
+        self.run_log.info(message)
 
     def _amp_dtype(self):
         wanted = bool(self.args.amp or self.cfg.get('amp'))
@@ -477,6 +468,4 @@ class Trainer:
         if self.vdl is not None:
             self.vdl.close()
             self.vdl = None
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+        self.run_log.close()
