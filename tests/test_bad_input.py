@@ -399,6 +399,26 @@ def torch_evaluate_only_overflowing_output(tmp, a):
     return evaluate_only_overflowing_output(tmp, a, backend="torch")
 
 
+def realesrnet_on_paired_data(tmp, a, backend="paddle"):
+    """l1_gt_usm (true by default) with SRDataset batches, which hold no gt_usm."""
+    model = {"name": "RealESRNet", "generator": dict(TINY_G), "pixel_criterion": {"name": "L1Loss"}}
+    return main_cmd(tmp, a, change=lambda c: c.update(model=model), extra=("--backend", backend))
+
+
+def torch_realesrnet_on_paired_data(tmp, a):
+    return realesrnet_on_paired_data(tmp, a, backend="torch")
+
+
+def realesrgan_without_gan_criterion(tmp, a, backend="paddle"):
+    model = {"name": "RealESRGAN", "generator": dict(TINY_G), "pixel_criterion": {"name": "L1Loss"},
+             "discriminator": {"name": "UNetDiscriminatorSN", "num_in_ch": 3, "num_feat": 4}}
+    return main_cmd(tmp, a, change=lambda c: c.update(model=model), extra=("--backend", backend))
+
+
+def torch_realesrgan_without_gan_criterion(tmp, a):
+    return realesrgan_without_gan_criterion(tmp, a, backend="torch")
+
+
 def generator_width_zero(tmp, a):
     return main_cmd(tmp, a, change=lambda c: c["model"]["generator"].update(nf=0))
 
@@ -589,6 +609,10 @@ CASES = [
     (prepare_subimages_missing_input, 2, ["no_hr", "does not exist"]),
     (demo_data_bad_size, 2, ["--size 30", "multiple of 4"]),
     (demo_data_output_is_a_file, 2, ["taken", "is a file", "choose a folder"]),
+    (realesrnet_on_paired_data, 2, ["model.l1_gt_usm", "no gt_usm", "RealESRGANDataset"]),
+    (torch_realesrnet_on_paired_data, 2, ["model.l1_gt_usm", "no gt_usm", "RealESRGANDataset"]),
+    (realesrgan_without_gan_criterion, 2, ["model.gan_criterion is missing"]),
+    (torch_realesrgan_without_gan_criterion, 2, ["model.gan_criterion is missing"]),
     (output_dir_is_a_file, 2, ["output_dir", "taken", "is a file"]),
     (torch_output_dir_is_a_file, 2, ["output_dir", "taken", "is a file"]),
     (evaluate_only_overflowing_output, 2, ["huge.pdparams", "NaN/Inf", "no metrics"]),

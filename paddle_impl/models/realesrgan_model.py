@@ -3,20 +3,11 @@
 Unlike Real-ESRGAN, the second-order degradation runs in the dataset workers (common_data.RealESRGANDataset), so
 batches arrive ready as ``lq`` / ``gt`` / ``gt_usm`` (the USM-sharpened GT) and there is no training-pair pool.
 """
-from common_data.errors import ConfigError
+from common_data.loss_targets import check_realesrgan_options, usm_or_gt
 
 from . import MODELS
 from .esrgan_model import ESRGAN
 from .sr_model import BaseSRModel
-
-
-def _usm_or_gt(model, use_usm, key):
-    if not use_usm:
-        return model.gt
-    if model.gt_usm is None:
-        raise ConfigError(f"model.{key} is true but the training data has no gt_usm; use dataset.train.name: "
-                          f"RealESRGANDataset or set -o model.{key}=false")
-    return model.gt_usm
 
 
 @MODELS.register()
@@ -30,7 +21,7 @@ class RealESRNet(BaseSRModel):
         self.l1_gt_usm = bool(l1_gt_usm)
 
     def pixel_target(self):
-        return _usm_or_gt(self, self.l1_gt_usm, "l1_gt_usm")
+        return usm_or_gt(self.gt, self.gt_usm, self.l1_gt_usm, "l1_gt_usm")
 
 
 @MODELS.register()
@@ -45,24 +36,20 @@ class RealESRGAN(ESRGAN):
                  edge_criterion=None, l1_gt_usm=True, percep_gt_usm=True, gan_gt_usm=False, net_d_iters=1,
                  net_d_init_iters=0, ema_decay=0.999, pretrain_network_g=None, strict_load_g=True, param_key_g=None,
                  pretrain_network_d=None, strict_load_d=True, param_key_d=None, to_static=False):
-        if not gan_criterion:
-            raise ConfigError("model.gan_criterion is missing for RealESRGAN: add {name: GANLoss, gan_type: vanilla, "
-                              "loss_weight: 0.1}")
+        check_realesrgan_options(gan_criterion, net_d_iters)
         super().__init__(generator, discriminator, pixel_criterion, perceptual_criterion, gan_criterion,
                          edge_criterion, relativistic=False, ema_decay=ema_decay,
                          pretrain_network_g=pretrain_network_g, strict_load_g=strict_load_g, param_key_g=param_key_g,
                          pretrain_network_d=pretrain_network_d, strict_load_d=strict_load_d, param_key_d=param_key_d,
                          to_static=to_static)
         self.l1_gt_usm, self.percep_gt_usm, self.gan_gt_usm = bool(l1_gt_usm), bool(percep_gt_usm), bool(gan_gt_usm)
-        if int(net_d_iters) < 1:
-            raise ConfigError(f"model.net_d_iters must be >= 1, got {net_d_iters}")
         self.net_d_iters, self.net_d_init_iters = int(net_d_iters), int(net_d_init_iters)
 
     def train_iter(self, optimizers=None):
         self.losses.clear()
-        l1_gt = _usm_or_gt(self, self.l1_gt_usm, "l1_gt_usm")
-        percep_gt = _usm_or_gt(self, self.percep_gt_usm, "percep_gt_usm")
-        gan_gt = _usm_or_gt(self, self.gan_gt_usm, "gan_gt_usm")
+        l1_gt = usm_or_gt(self.gt, self.gt_usm, self.l1_gt_usm, "l1_gt_usm")
+        percep_gt = usm_or_gt(self.gt, self.gt_usm, self.percep_gt_usm, "percep_gt_usm")
+        gan_gt = usm_or_gt(self.gt, self.gt_usm, self.gan_gt_usm, "gan_gt_usm")
         opt_g = self.optimizer_for("generator")
         self.set_requires_grad(self.nets["discriminator"], False)
         self.zero_grad(opt_g)

@@ -3,20 +3,18 @@
 In Real-ESRGAN the degradations run on the GPU inside the model; here RealESRGANDataset makes them in the data
 workers, so batches arrive with ``lq``, ``gt`` and ``gt_usm`` (the USM-sharpened GT) ready.
 """
+from common_data.loss_targets import check_realesrgan_options, usm_or_gt
+
 from . import MODELS
 from .esrgan_model import ESRGAN
 from .sr_model import BaseSRModel
-
-
-def _usm_or_gt(model, use_usm):
-    return model.gt_usm if use_usm and model.gt_usm is not None else model.gt
 
 
 @MODELS.register()
 class RealESRNet(BaseSRModel):
     """``l_pix = pixel_criterion(G(lq), gt_usm if l1_gt_usm else gt)``; EMA 0.999 by default (Real-ESRNet x4plus).
 
-    A batch without ``gt_usm`` (e.g. from SRDataset) uses ``gt``.
+    ``l1_gt_usm`` with a batch without ``gt_usm`` (e.g. from SRDataset) is an error (common_data.loss_targets).
     """
 
     def __init__(self, generator, pixel_criterion=None, edge_criterion=None, l1_gt_usm=True, ema_decay=0.999,
@@ -26,7 +24,7 @@ class RealESRNet(BaseSRModel):
         self.l1_gt_usm = bool(l1_gt_usm)
 
     def pixel_target(self):
-        return _usm_or_gt(self, self.l1_gt_usm)
+        return usm_or_gt(self.gt, self.gt_usm, self.l1_gt_usm, "l1_gt_usm")
 
 
 @MODELS.register()
@@ -42,6 +40,7 @@ class RealESRGAN(ESRGAN):
                  gan_criterion=None, edge_criterion=None, l1_gt_usm=True, percep_gt_usm=True, gan_gt_usm=False,
                  net_d_iters=1, net_d_init_iters=0, ema_decay=0.999, pretrain_network_g=None, strict_load_g=True,
                  param_key_g=None, pretrain_network_d=None, strict_load_d=True, param_key_d=None, to_static=False):
+        check_realesrgan_options(gan_criterion, net_d_iters)
         super().__init__(generator, discriminator, pixel_criterion, perceptual_criterion, gan_criterion,
                          edge_criterion, False, ema_decay, pretrain_network_g, strict_load_g, param_key_g,
                          pretrain_network_d, strict_load_d, param_key_d, to_static)
@@ -49,13 +48,13 @@ class RealESRGAN(ESRGAN):
         self.net_d_iters, self.net_d_init_iters = int(net_d_iters), int(net_d_init_iters)
 
     def pixel_target(self):
-        return _usm_or_gt(self, self.l1_gt_usm)
+        return usm_or_gt(self.gt, self.gt_usm, self.l1_gt_usm, "l1_gt_usm")
 
     def percep_target(self):
-        return _usm_or_gt(self, self.percep_gt_usm)
+        return usm_or_gt(self.gt, self.gt_usm, self.percep_gt_usm, "percep_gt_usm")
 
     def gan_target(self):
-        return _usm_or_gt(self, self.gan_gt_usm)
+        return usm_or_gt(self.gt, self.gt_usm, self.gan_gt_usm, "gan_gt_usm")
 
     def update_generator(self):
         return self.current_iter % self.net_d_iters == 0 and self.current_iter > self.net_d_init_iters
