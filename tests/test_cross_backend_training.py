@@ -55,13 +55,14 @@ def vgg_discriminator():
     return W.Canonical(W.VGG_DISCRIMINATOR, "basicsr", state, hp)
 
 
-def train(config_name, backend, start, tmp_path):
+def train(config_name, backend, start, tmp_path, model=None):
     root, weights = start
     with open(os.path.join(ROOT, "configs", config_name), encoding="utf-8") as f:
         cfg = shrink(yaml.safe_load(f), os.path.join(root, "demo"), str(tmp_path / backend))
     cfg["total_iters"] = ITERS
     if "periods" in cfg["lr_scheduler"]:
         cfg["lr_scheduler"]["periods"] = [ITERS]
+    cfg["model"].update(model or {})
     cfg["model"]["pretrain_network_g"] = weights[backend, "generator"]
     if "discriminator" in cfg["model"]:
         cfg["model"]["pretrain_network_d"] = weights[backend, "discriminator"]
@@ -92,3 +93,15 @@ def test_same_config_weights_and_seed_give_the_same_losses_on_both_backends(conf
         assert paddle_losses[it].keys() == torch_losses[it].keys(), it
         for term, value in paddle_losses[it].items():
             assert value == pytest.approx(torch_losses[it][term], rel=1e-3), (it, term)
+
+
+@pytest.mark.slow
+def test_the_edge_loss_of_real_esrnet_compares_against_the_pixel_losss_target_on_both_backends(start, tmp_path):
+    """l1_gt_usm: true -> l_pix and l_edge both against gt_usm (decided once, common to both models)."""
+    edge = {"edge_criterion": {"name": "EdgeLoss", "loss_weight": 0.1}, "l1_gt_usm": True}
+    paddle_losses = train("realesrnet_x4plus.yaml", "paddle", start, tmp_path, edge)
+    torch_losses = train("realesrnet_x4plus.yaml", "torch", start, tmp_path, edge)
+    assert "l_edge" in paddle_losses[1]
+    for it in (1, 2, 10, ITERS):
+        for term in ("l_pix", "l_edge"):
+            assert paddle_losses[it][term] == pytest.approx(torch_losses[it][term], rel=1e-3), (it, term)

@@ -38,7 +38,7 @@ class BaseSRModel(BaseModel):
             self.losses['l_pix'] = l_pix
             total = total + l_pix
         if self.edge_criterion is not None:
-            l_edge = self.edge_criterion(output, self.gt)
+            l_edge = self.edge_criterion(output, self.pixel_target())  # the pixel loss's target (gt_usm or gt)
             self.losses['l_edge'] = l_edge
             total = total + l_edge
         return total
