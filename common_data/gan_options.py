@@ -2,7 +2,7 @@
 from .errors import ConfigError
 
 GAN_TYPES = ('vanilla', 'lsgan', 'wgan', 'wgan_softplus', 'hinge')
-ALIASES = {'wgangp': 'wgan'}  # PaddleGAN's name for the WGAN objective used with a gradient penalty
+WITH_PENALTY = 'wgangp'  # PaddleGAN's WGAN-GP: the penalty is not added by our models, so the name is refused
 
 
 def resolve_gan_type(gan_type=None, gan_mode=None):
@@ -12,7 +12,9 @@ def resolve_gan_type(gan_type=None, gan_mode=None):
     name = gan_type if gan_type is not None else gan_mode
     if name is None:
         raise ConfigError(f"GANLoss: set gan_type (or gan_mode) to one of {', '.join(GAN_TYPES)}")
-    name = ALIASES.get(name, name)
+    if name == WITH_PENALTY:
+        raise ConfigError("GANLoss: gan_mode wgangp trains WGAN with a gradient penalty, which the ESRGAN models do "
+                          "not add; use wgan (the same objective without the penalty), or vanilla / lsgan / hinge")
     if name not in GAN_TYPES:
         raise ConfigError(f"GANLoss: set gan_type (or gan_mode) to one of {', '.join(GAN_TYPES)}, got {name!r}")
     return name

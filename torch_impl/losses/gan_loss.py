@@ -14,7 +14,7 @@ class GANLoss(nn.Module):
     """``forward(pred, target_is_real, is_disc=False)``; ``loss_weight`` applies to the generator only.
 
     ``gan_type`` (BasicSR) or ``gan_mode`` (PaddleGAN): vanilla = BCE with logits, lsgan = MSE to the label,
-    wgan (alias wgangp) = -mean / +mean, wgan_softplus = softplus(-x) / softplus(x), hinge = relu(1 -/+ x) for
+    wgan (wgangp refused: no penalty) = -mean / +mean, wgan_softplus = softplus(-x) / softplus(x), hinge = relu(1 -/+ x) for
     the discriminator and -mean(x) for the generator.
     """
 
