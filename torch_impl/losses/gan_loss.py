@@ -14,8 +14,8 @@ class GANLoss(nn.Module):
     """``forward(pred, target_is_real, is_disc=False)``; ``loss_weight`` applies to the generator only.
 
     ``gan_type`` (BasicSR) or ``gan_mode`` (PaddleGAN): vanilla = BCE with logits, lsgan = MSE to the label,
-    wgan (wgangp refused: no penalty) = -mean / +mean, wgan_softplus = softplus(-x) / softplus(x), hinge = relu(1 -/+ x) for
-    the discriminator and -mean(x) for the generator.
+    wgan = -mean / +mean (wgangp is refused: no penalty is added), wgan_softplus = softplus(-x) / softplus(x),
+    hinge = relu(1 -/+ x) for the discriminator and -mean(x) for the generator.
     """
 
     def __init__(self, gan_type=None, real_label_val=1.0, fake_label_val=0.0, loss_weight=1.0, gan_mode=None):
