@@ -210,3 +210,29 @@ def test_anime_psnr_config_loads_and_builds():
     assert cfg.dataset.train.gt_folder == "data/animeSR/train" and cfg.dataset.test.lq_folder == "data/animeSR/test_X4"
     model = build_model(cfg.model)
     assert model.ema is None and list(model.nets) == ["generator"]
+
+
+def test_esrgan_discriminator_step_takes_each_relativistic_references_mean_as_a_constant(monkeypatch):
+    """The D step of BasicSR and torch_impl: gan(D(gt) - mean D(sr), real) / 2 with mean D(sr) a constant, then
+    gan(D(sr) - mean D(gt), fake) / 2 with mean D(gt) a constant; the gradients equal that formula's."""
+    model = make_model("ESRGAN")
+    model.setup_input(fixed_batch(128, n=2))
+    net_d, gan = model.nets["discriminator"], model.gan_criterion
+    with paddle.no_grad():
+        model.output = model.nets["generator"](model.lq)
+    monkeypatch.setattr(model, "step", lambda optimizer: False)  # keep the gradients, leave the weights
+    model.discriminator_step(model.gt)
+    got = {name: grad_of(p) for name, p in net_d.named_parameters()}
+    for p in net_d.parameters():
+        p.clear_gradient()
+    real, fake = net_d(model.gt), net_d(model.output.detach())
+    (gan(real - paddle.mean(fake).detach(), True, is_disc=True) * 0.5
+     + gan(fake - paddle.mean(real).detach(), False, is_disc=True) * 0.5).backward()
+    want = {name: grad_of(p) for name, p in net_d.named_parameters()}
+    assert any(np.abs(g).max() > 0 for g in want.values())
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-7, err_msg=name)
+
+
+def grad_of(param):
+    return np.zeros(param.shape, np.float32) if param.grad is None else param.grad.numpy().copy()
