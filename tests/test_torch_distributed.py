@@ -19,7 +19,7 @@ def tiny_config(demo, out):
     return dict(
         total_iters=3, output_dir=str(out), min_max='(0., 1.)',
         model={'name': 'RealESRNet', 'generator': {'name': 'RRDBNet', 'nf': 8, 'nb': 1, 'gc': 4},
-               'pixel_criterion': {'name': 'L1Loss'}},
+               'pixel_criterion': {'name': 'L1Loss'}, 'l1_gt_usm': False},  # SRDataset pairs hold no gt_usm
         dataset={'train': {'name': 'SRDataset', 'gt_folder': f'{demo}/train', 'lq_folder': f'{demo}/train_X4',
                            'scale': 4, 'batch_size': 1, 'num_workers': 0, 'preprocess': pre}},
         lr_scheduler={'name': 'MultiStepDecay', 'learning_rate': 1e-3, 'milestones': [100]},

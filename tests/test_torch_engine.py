@@ -144,7 +144,7 @@ def make_cfg(demo, out, total_iters=6, model='RealESRNet', **top):
     cfg = dict(
         total_iters=total_iters, output_dir=str(out), min_max='(0., 1.)',
         model={'name': model, 'generator': {'name': 'RRDBNet', 'nf': 8, 'nb': 1, 'gc': 4},
-               'pixel_criterion': {'name': 'L1Loss'}},
+               'pixel_criterion': {'name': 'L1Loss'}, **({'l1_gt_usm': False} if model == 'RealESRNet' else {})},
         dataset={'train': {'name': 'SRDataset', 'gt_folder': f'{demo}/train', 'lq_folder': f'{demo}/train_X4',
                            'scale': 4, 'batch_size': 2, 'num_workers': 0, 'preprocess': train_pre},
                  'test': {'name': 'SRDataset', 'gt_folder': f'{demo}/test', 'lq_folder': f'{demo}/test_X4',
