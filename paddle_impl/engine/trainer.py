@@ -19,7 +19,6 @@ import math
 import os
 import random
 import re
-import sys
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -36,11 +35,11 @@ from common_data.imageio import write_image
 from common_data.logfmt import TimeAverager, log_line, metrics_line
 from common_data.metrics import build_metrics
 from common_data.optimizer_record import RECORD_KEY, check_same_optimizer, optimizer_record
+from common_data.run_guard import install_stop_handlers, lock_run_dir, restore_handlers, signal_label
 from common_data.run_log import RunLog
 from common_data.run_plan import RunPlan
-from common_data.visualdl_log import open_visualdl
-from common_data.run_guard import install_stop_handlers, lock_run_dir, restore_handlers, signal_label
 from common_data.visual import chw_to_uint8, make_strip
+from common_data.visualdl_log import open_visualdl
 
 from .. import metrics as backend_metrics  # noqa: F401  (registers LPIPSMetric in common_data's METRICS)
 from ..models import build_model
@@ -179,8 +178,7 @@ class Trainer:
         self.run_dir = self.run_dir or broadcast(self.make_run_dir() if self.rank == 0 else None, self.nranks)
         self.run_lock = lock_run_dir(self.run_dir) if self.rank == 0 else None
         self.run_log.open(self.run_dir)
-        self.log(f"run folder: {self.run_dir} (backend {BACKEND}, {self.nranks} process(es), "
-                         f"seed {self.seed})")
+        self.log(f"run folder: {self.run_dir} (backend {BACKEND}, {self.nranks} process(es), seed {self.seed})")
         for note in notes:
             self.log(note)
         self.vdl = open_visualdl(self.run_dir) if cfg.get("enable_visualdl", False) and self.rank == 0 else None

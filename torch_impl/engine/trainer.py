@@ -38,11 +38,11 @@ from common_data.errors import ConfigError, UserError
 from common_data.imageio import write_image
 from common_data.logfmt import TimeAverager, log_line, metrics_line
 from common_data.optimizer_record import RECORD_KEY, check_same_optimizer, optimizer_record
+from common_data.run_guard import install_stop_handlers, lock_run_dir, restore_handlers, signal_label
 from common_data.run_log import RunLog
 from common_data.run_plan import RunPlan
-from common_data.visualdl_log import open_visualdl
-from common_data.run_guard import install_stop_handlers, lock_run_dir, restore_handlers, signal_label
 from common_data.visual import chw_to_uint8, make_strip
+from common_data.visualdl_log import open_visualdl
 
 from .. import metrics as backend_metrics  # noqa: F401  (registers LPIPSMetric in common_data's METRICS)
 from ..models import build_model
