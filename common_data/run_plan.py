@@ -1,8 +1,8 @@
 """When a training run logs, draws, validates and saves, decided once from the config for both backends' trainers.
 
 Decisions (PaddleGAN's keys; where the two trainers used to differ, the choice is written here):
-  length          ``epochs`` (PaddleGAN's by-epoch mode: epochs x optimizer steps per epoch) wins over
-                  ``total_iters``; one of them is required.
+  length          ``epochs`` (PaddleGAN's by-epoch mode: epochs x optimizer steps per epoch, on both backends;
+                  paddle used to refuse it) wins over ``total_iters``; one of them is required.
   ``--debug``     (or ``debug: true``, Real-ESRGAN's debug mode): at most 8 iterations, a log line every step, a
                   snapshot every 4 (so a debug run can be resumed), validation every 4 when ``dataset.test`` exists.
   intervals       ``log_config.interval`` (default 10), ``log_config.visiual_interval`` (PaddleGAN's spelling;

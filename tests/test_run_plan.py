@@ -80,3 +80,25 @@ def test_debug_saves_and_validates_at_the_same_iterations_on_both_backends(tmp_p
         validated = [int(n) for n in re.findall(r"Iter: (\d+) Metric", proc.stdout + proc.stderr)]
         done[backend] = (saved, validated)
     assert done["paddle"] == done["torch"] == ([4, 8], [4, 8])
+
+
+@pytest.mark.slow
+def test_epochs_train_the_same_number_of_iterations_on_both_backends(tmp_path):
+    """PaddleGAN's by-epoch mode: 2 epochs of 4 demo images in batches of 2 = 4 iterations on either backend."""
+    from common_data.demo_data import make_demo_data
+    make_demo_data(str(tmp_path / "demo"), num_train=4, num_test=1, seed=0, size=32)
+    logged = {}
+    for backend in ("paddle", "torch"):
+        cfg = base_config(str(tmp_path / backend), str(tmp_path / "demo"))
+        del cfg["total_iters"]
+        cfg["epochs"] = 2
+        cfg["lr_scheduler"] = {"name": "MultiStepDecay", "learning_rate": 1e-3, "milestones": [100], "gamma": 0.5}
+        (tmp_path / backend).mkdir()
+        path = tmp_path / backend / "by_epoch.yaml"
+        path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "main.py"), "-c", str(path), "--backend",
+                               backend], capture_output=True, text=True, timeout=300,
+                              env=dict(os.environ, OMP_NUM_THREADS="1"))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        logged[backend] = re.findall(r"Iter: (\d+)/(\d+) lr", proc.stdout)
+    assert logged["paddle"] == logged["torch"] == [(str(i), "4") for i in range(1, 5)]

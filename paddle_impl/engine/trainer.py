@@ -129,9 +129,6 @@ class Trainer:
         self.args = args
         self.evaluate_only = bool(_arg(args, "evaluate_only", False))
         self.plan = RunPlan.from_config(cfg, _arg(args, "debug", False), self.evaluate_only)
-        if self.plan.epochs:
-            raise ConfigError("epochs: the paddle backend trains by total_iters; set total_iters (= epochs x "
-                              "batches per epoch) or use --backend torch")
         self.debug, self.total_iters, self.accumulate_steps = (self.plan.debug, self.plan.total_iters,
                                                                self.plan.accumulate_steps)
         val_cfg = cfg.get("validate") or {}
@@ -158,7 +155,14 @@ class Trainer:
         seed_everything(self.seed)
         self.model = build_model(cfg.model)
         self.model.min_max = self.min_max
+        self.loader = None
         if not self.evaluate_only:
+            if "train" not in (cfg.get("dataset") or {}):
+                raise ConfigError("dataset.train is missing")
+            # built before the scheduler: with epochs, its length sets total_iters
+            self.loader = build_dataloader(cfg.dataset.train, is_train=True, distributed=self.nranks > 1,
+                                           seed=self.seed)
+            self.total_iters = self.plan.set_epoch_length(self.loader.batches_per_epoch)
             self.model.setup_lr_schedulers(cfg.get("lr_scheduler"))
             self.model.setup_optimizers(self.model.lr_scheduler, cfg.get("optimizer"))
         self.metrics = build_metrics(val_cfg.get("metrics")) if val_cfg else {}
@@ -278,10 +282,7 @@ class Trainer:
 
     # ---- training ----------------------------------------------------------------------------------------------
     def train_loader(self):
-        if "train" not in (self.cfg.get("dataset") or {}):
-            raise ConfigError("dataset.train is missing")
-        loader = build_dataloader(self.cfg.dataset.train, is_train=True, distributed=self.nranks > 1, seed=self.seed)
-        return IterLoader(loader, start_batch=(self.start_iter - 1) * self.accumulate_steps)
+        return IterLoader(self.loader, start_batch=(self.start_iter - 1) * self.accumulate_steps)
 
     def train(self):
         """Run iterations start_iter..total_iters; returns the per-iteration loss dicts (means over micro-batches).
