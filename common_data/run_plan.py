@@ -64,10 +64,14 @@ class RunPlan:
             plan.validate_interval = DEBUG_SETTINGS["validate_interval"] if has_test else 0
         return plan
 
+    def steps_per_epoch(self, batches_per_epoch):
+        """Optimizer steps (iterations) in an epoch of ``batches_per_epoch`` batches, ``accumulate_steps`` each."""
+        return max(1, batches_per_epoch // self.accumulate_steps)
+
     def set_epoch_length(self, batches_per_epoch):
-        """With ``epochs``: total_iters = epochs x optimizer steps per epoch (``accumulate_steps`` batches each)."""
+        """With ``epochs``: total_iters = epochs x ``steps_per_epoch``."""
         if self.epochs:
-            self.total_iters = self.epochs * max(1, batches_per_epoch // self.accumulate_steps)
+            self.total_iters = self.epochs * self.steps_per_epoch(batches_per_epoch)
         return self.total_iters
 
     def validate_due(self, it):

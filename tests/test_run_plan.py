@@ -20,6 +20,18 @@ def plan_of(cfg, debug=False):
     return RunPlan.from_config(to_attrdict(cfg), debug)
 
 
+def run_on(backend, cfg, folder, *extra):
+    """tools/main.py on ``cfg`` written into ``folder/backend``; the finished process (exit 0 asserted)."""
+    (folder / backend).mkdir()
+    path = folder / backend / "plan.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "main.py"), "-c", str(path), "--backend",
+                           backend, *extra], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
 def test_defaults_validate_and_save_at_their_intervals_and_at_the_last_iteration(tmp_path):
     cfg = base_config(str(tmp_path), str(tmp_path))
     cfg.update(total_iters=10, snapshot_config={"interval": 4}, validate=dict(cfg["validate"], interval=3))
@@ -68,13 +80,7 @@ def test_debug_saves_and_validates_at_the_same_iterations_on_both_backends(tmp_p
         cfg = base_config(str(tmp_path / backend), str(tmp_path / "demo"))
         cfg["total_iters"] = 1000  # --debug trains 8 of them
         cfg["lr_scheduler"].update(periods=[1000])
-        (tmp_path / backend).mkdir()
-        path = tmp_path / backend / "debug_plan.yaml"
-        path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-        proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "main.py"), "-c", str(path), "--backend",
-                               backend, "--debug"], capture_output=True, text=True, timeout=300,
-                              env=dict(os.environ, OMP_NUM_THREADS="1"))
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        proc = run_on(backend, cfg, tmp_path, "--debug")
         weights = glob.glob(str(tmp_path / backend / "out" / "debug_*" / "iter_*_weight.*"))
         saved = sorted(int(re.search(r"iter_(\d+)_weight", w).group(1)) for w in weights)
         validated = [int(n) for n in re.findall(r"Iter: (\d+) Metric", proc.stdout + proc.stderr)]
@@ -93,12 +99,5 @@ def test_epochs_train_the_same_number_of_iterations_on_both_backends(tmp_path):
         del cfg["total_iters"]
         cfg["epochs"] = 2
         cfg["lr_scheduler"] = {"name": "MultiStepDecay", "learning_rate": 1e-3, "milestones": [100], "gamma": 0.5}
-        (tmp_path / backend).mkdir()
-        path = tmp_path / backend / "by_epoch.yaml"
-        path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-        proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "main.py"), "-c", str(path), "--backend",
-                               backend], capture_output=True, text=True, timeout=300,
-                              env=dict(os.environ, OMP_NUM_THREADS="1"))
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        logged[backend] = re.findall(r"Iter: (\d+)/(\d+) lr", proc.stdout)
+        logged[backend] = re.findall(r"Iter: (\d+)/(\d+) lr", run_on(backend, cfg, tmp_path).stdout)
     assert logged["paddle"] == logged["torch"] == [(str(i), "4") for i in range(1, 5)]

@@ -193,11 +193,10 @@ class Trainer:
         self.total_iters = self.plan.total_iters
         if not self.evaluate_only:
             self.train_loader = build_dataloader(cfg.dataset.train, True, self.distributed, self.seed)
-            per_epoch = max(1, self.train_loader.batches_per_epoch // self.accumulate_steps)
             self.total_iters = self.plan.set_epoch_length(self.train_loader.batches_per_epoch)
             lr_cfg = dict(cfg.get('lr_scheduler') or {})
             if 'iters_per_epoch' in lr_cfg:
-                lr_cfg['iters_per_epoch'] = per_epoch
+                lr_cfg['iters_per_epoch'] = self.plan.steps_per_epoch(self.train_loader.batches_per_epoch)
             self.model.setup_optimizers(cfg.get('optimizer'), lr_cfg)
         self.start_iter = 1
         if self.args.load:
