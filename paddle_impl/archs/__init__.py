@@ -3,7 +3,7 @@ from common_data.registry import Registry
 
 ARCHS = Registry('arch')
 
-from . import rrdbnet_arch, discriminator_arch, vgg_arch  # noqa: E402,F401  (they register themselves)
+from . import rrdbnet_arch, srvgg_arch, discriminator_arch, vgg_arch  # noqa: E402,F401  (they register themselves)
 
 
 def build_arch(cfg, where=None):
