@@ -15,6 +15,13 @@ Architectures and namings known here:
                  (ESRGAN's first release: one flattened nn.Sequential; 3 = first upsampling conv, 6 = second)
   Scale 4 / 2 / 1 is read from conv_first's input channels (in_nc, in_nc*4, in_nc*16 after pixel-unshuffle),
   compared with conv_last's output channels, as BasicSR's x2/x1 models do.
+- ``SRVGGNetCompact`` (Real-ESRGAN's compact net, ``realesrgan`` naming): ``body.N.weight`` / ``.bias``, convs at
+  even N (0 first, 2 * num_conv + 2 last), activations at odd N. From the shapes: num_in_ch and num_feat (body.0),
+  num_conv (index of the last conv), upscale (the last conv has num_in_ch * upscale**2 outputs: num_out_ch is taken
+  equal to num_in_ch, as the arch requires). act_type is ``prelu`` when the odd layers carry (num_feat,) slopes;
+  ReLU and LeakyReLU(0.1) carry no weights, so which of the two a file was trained with cannot be told from it:
+  ``relu`` is assumed and the Canonical says so in a note (an ncnn graph does tell: common_data/ncnn.py). Paddle
+  and torch files use the same names and tensor layouts (``body.N._weight``, paddle.nn.PReLU's name, is read too).
 - ``VGGDiscriminator128`` (BasicSR's VGGStyleDiscriminator names): BatchNorm ``running_mean``/``running_var``
   (+ ``num_batches_tracked``) in torch, ``_mean``/``_variance`` in paddle; Linear weights (out, in) in torch and
   (in, out) in paddle.
@@ -29,6 +36,8 @@ import numpy as np
 from .errors import UserError
 
 GENERATOR = "RRDBNet"
+COMPACT = "SRVGGNetCompact"
+GENERATORS = (GENERATOR, COMPACT)
 VGG_DISCRIMINATOR = "VGGDiscriminator128"
 UNET_DISCRIMINATOR = "UNetDiscriminatorSN"
 VGG_FEATURES = "vgg_features"
@@ -53,6 +62,7 @@ _SIGNATURES = {  # keys that must all be present for a layout to be recognised
     ("RRDBNet", "basicsr"): ("conv_first.weight", "body.0.rdb1.conv1.weight", "conv_last.weight"),
     ("RRDBNet", "ppgan"): ("conv_first.weight", "RRDB_trunk.0.RDB1.conv1.weight", "conv_last.weight"),
     ("RRDBNet", "esrgan2018"): ("model.0.weight", "model.1.sub.0.RDB1.conv1.0.weight"),
+    (COMPACT, "realesrgan"): ("body.0.weight", "body.0.bias", "body.2.weight"),
     (VGG_DISCRIMINATOR, "basicsr"): ("conv0_0.weight", "conv0_1.weight", "linear1.weight", "linear2.weight"),
     (UNET_DISCRIMINATOR, "basicsr"): ("conv0.weight", "conv1.weight_orig", "conv9.weight"),
     (VGG_FEATURES, "torchvision"): ("features.0.weight", "features.0.bias"),
@@ -65,12 +75,14 @@ class Canonical:
     """A state dict in canonical form: ``arch``, source ``naming``, ``state`` (BasicSR names, torch tensor
     conventions, numpy arrays) and ``hparams`` (constructor keyword arguments of our arch class)."""
 
-    def __init__(self, arch, naming, state, hparams):
+    def __init__(self, arch, naming, state, hparams, notes=()):
         self.arch, self.naming, self.state, self.hparams = arch, naming, state, hparams
+        self.notes = list(notes)  # what was assumed rather than read from the weights
 
     def describe(self):
         hp = ", ".join(f"{k}={v}" for k, v in self.hparams.items())
-        return f"{self.arch} ({self.naming} naming{', ' + hp if hp else ''})"
+        notes = "".join(f"; {n}" for n in self.notes)
+        return f"{self.arch} ({self.naming} naming{', ' + hp if hp else ''}{notes})"
 
 
 # ----------------------------------------------------------------------------------------------------- unwrapping
@@ -140,7 +152,8 @@ def detect(state, source="checkpoint"):
         if all(k in state for k in keys):
             return arch, naming
     raise UserError(f"{source}: unknown weights layout (not RRDBNet in BasicSR/PaddleGAN/ESRGAN-2018 naming, "
-                    f"VGGDiscriminator128, UNetDiscriminatorSN or torchvision VGG); its keys start: {_few(state)}")
+                    f"SRVGGNetCompact, VGGDiscriminator128, UNetDiscriminatorSN or torchvision VGG); "
+                    f"its keys start: {_few(state)}")
 
 
 def canonicalize(state, framework, source="checkpoint"):
@@ -152,13 +165,16 @@ def canonicalize(state, framework, source="checkpoint"):
     arch, naming = detect(state, source)
     if arch == GENERATOR:
         canon = _generator_to_canonical(state, naming, source)
+    elif arch == COMPACT:
+        canon = _compact_to_canonical(state, source)
     elif framework == "paddle":
         canon = _paddle_conventions_to_torch(state)
     else:
         canon = {k: v for k, v in state.items()}
     hparams = infer_hparams(arch, canon, source)
     check_shapes(arch, canon, hparams, source, naming)
-    return Canonical(arch, naming, canon, hparams)
+    notes = [COMPACT_ACT_NOTE] if arch == COMPACT and hparams["act_type"] != "prelu" else []
+    return Canonical(arch, naming, canon, hparams, notes)
 
 
 def _check_framework(framework):
@@ -224,6 +240,53 @@ def generator_keys_for(naming, canonical_state, nb):
     return {_rename_generator_key(k, "basicsr", naming, nb): v for k, v in canonical_state.items()}
 
 
+# ---------------------------------------------------------------------------------------------- compact names
+_COMPACT_KEY = re.compile(r"body\.(\d+)\.(weight|bias|_weight)$")
+COMPACT_ACT_NOTE = "act_type relu assumed: relu and leakyrelu have no weights, the file cannot tell them apart"
+
+
+def _compact_to_canonical(state, source):
+    """SRVGGNetCompact keys are canonical already; paddle.nn.PReLU's ``_weight`` becomes ``weight``."""
+    canon, unplaced = {}, []
+    for key, value in state.items():
+        m = _COMPACT_KEY.match(key)
+        if m is None:
+            unplaced.append(key)
+        else:
+            canon[f"body.{m.group(1)}.{'weight' if m.group(2) == '_weight' else m.group(2)}"] = value
+    if unplaced:
+        raise UserError(f"{source}: {len(unplaced)} key(s) have no place in SRVGGNetCompact: {_few(unplaced)}")
+    return canon
+
+
+def _compact_hparams(state):
+    """SRVGGNetCompact keyword arguments from canonical shapes (see the module docstring)."""
+    convs = sorted(int(k.split(".")[1]) for k, v in state.items() if k.endswith(".weight") and np.ndim(v) == 4)
+    last = convs[-1]
+    num_feat, num_in_ch = (int(d) for d in state["body.0.weight"].shape[:2])
+    out = int(state[f"body.{last}.weight"].shape[0])
+    upscale = int(round((out / num_in_ch) ** 0.5))
+    if last % 2 or last < 2 or num_in_ch * upscale * upscale != out:
+        raise ValueError(f"SRVGGNetCompact: last conv body.{last} with {out} outputs fits no num_conv / upscale "
+                         f"for {num_in_ch} input channels")
+    act = "prelu" if any(np.ndim(v) == 1 and int(k.split(".")[1]) % 2 for k, v in state.items()
+                         if k.endswith(".weight")) else "relu"
+    return {"num_in_ch": num_in_ch, "num_out_ch": num_in_ch, "num_feat": num_feat, "num_conv": last // 2 - 1,
+            "upscale": upscale, "act_type": act}
+
+
+def _compact_shapes(num_in_ch, num_out_ch, num_feat, num_conv, upscale, act_type, out_scale=None):
+    s = {}
+    _conv(s, "body.0", num_feat, num_in_ch)
+    for i in range(num_conv + 1):
+        if act_type == "prelu":
+            s[f"body.{2 * i + 1}.weight"] = (num_feat,)
+        if i < num_conv:
+            _conv(s, f"body.{2 * i + 2}", num_feat, num_feat)
+    _conv(s, f"body.{2 * num_conv + 2}", num_out_ch * upscale * upscale, num_feat)
+    return s
+
+
 # ------------------------------------------------------------------------------------------- tensor conventions
 def _is_linear_weight(key, value):
     return key.endswith(".weight") and value.ndim == 2
@@ -270,9 +333,9 @@ def to_framework(canonical, framework, naming=None):
         if naming not in GENERATOR_NAMINGS:
             raise UserError(f"naming must be one of {', '.join(GENERATOR_NAMINGS)}, not {naming!r}")
         return generator_keys_for(naming, state, canonical.hparams["nb"])
-    if naming not in (None, "basicsr", "torchvision"):
+    if naming not in (None, "basicsr", "torchvision", "realesrgan"):
         raise UserError(f"--naming only applies to RRDBNet generators, not to {canonical.arch}")
-    if framework == "paddle":
+    if framework == "paddle" and canonical.arch != COMPACT:  # the compact net's tensors are alike in both
         return _torch_conventions_to_paddle(state)
     return dict(state)
 
@@ -283,6 +346,8 @@ def infer_hparams(arch, state, source="checkpoint"):
     try:
         if arch == GENERATOR:
             return _generator_hparams(state)
+        if arch == COMPACT:
+            return _compact_hparams(state)
         if arch == VGG_DISCRIMINATOR:
             nf, in_ch = state["conv0_0.weight"].shape[:2]
             return {"in_channels": int(in_ch), "num_feat": int(nf),
@@ -293,6 +358,8 @@ def infer_hparams(arch, state, source="checkpoint"):
         return {}
     except KeyError as e:
         raise UserError(f"{source}: {arch} weights lack {e.args[0]!r}; the file is incomplete") from None
+    except ValueError as e:
+        raise UserError(f"{source}: {e}") from None
 
 
 def _generator_hparams(state):
@@ -313,6 +380,8 @@ def expected_shapes(arch, hparams):
     """Canonical key -> shape for an arch built with ``hparams`` (torch conventions); None for vgg_features."""
     if arch == GENERATOR:
         return _generator_shapes(**hparams)
+    if arch == COMPACT:
+        return _compact_shapes(**hparams)
     if arch == VGG_DISCRIMINATOR:
         return _vgg_discriminator_shapes(**hparams)
     if arch == UNET_DISCRIMINATOR:
@@ -420,21 +489,50 @@ def default_wrapper(arch, framework):
     if arch == VGG_FEATURES:
         return None
     if framework == "paddle":
-        return "generator" if arch == GENERATOR else "discriminator"
-    return "params_ema" if arch == GENERATOR else "params"
+        return "generator" if arch in GENERATORS else "discriminator"
+    return "params_ema" if arch in GENERATORS else "params"
+
+
+def is_generator(arch):
+    """True for the super-resolution nets (RRDBNet, SRVGGNetCompact), False for discriminators and VGG."""
+    return arch in GENERATORS
+
+
+def in_channels(hparams):
+    """Input channels of a generator's hparams (RRDBNet's ``in_nc``, SRVGGNetCompact's ``num_in_ch``)."""
+    return int(hparams["in_nc"] if "in_nc" in hparams else hparams["num_in_ch"])
+
+
+def out_channels(hparams):
+    return int(hparams["out_nc"] if "out_nc" in hparams else hparams["num_out_ch"])
+
+
+def net_scale(hparams):
+    """Output size / input size of a generator: RRDBNet's ``scale``; SRVGGNetCompact's ``out_scale`` if set (the
+    ncnn x2 / x3 files' final resize), else its ``upscale``."""
+    if "upscale" in hparams:
+        return int(hparams.get("out_scale") or hparams["upscale"])
+    return int(hparams["scale"])
 
 
 def unshuffle_multiple(hparams):
-    """Input sides must be a multiple of this (pixel-unshuffle of x2 / x1 models)."""
+    """Input sides must be a multiple of this (pixel-unshuffle of x2 / x1 RRDBNets; 1 for other nets)."""
+    if "nb" not in hparams:
+        return 1
     return {4: 1, 2: 2, 1: 4}[int(hparams["scale"])]
 
 
 def receptive_radius(hparams):
-    """Input pixels on each side that can reach one RRDBNet output pixel (3x3 convs; scale 4 / 2 / 1).
+    """Input pixels on each side that can reach one generator output pixel (3x3 convs).
 
-    conv_first + 15 convs per RRDB + conv_body at the unshuffled resolution, then one conv at x2 and three at x4
-    (1/2 + 3/4 of a low-resolution pixel, rounded up to 2); unshuffle by f multiplies it by f.
+    RRDBNet (scale 4 / 2 / 1): conv_first + 15 convs per RRDB + conv_body at the unshuffled resolution, then one conv
+    at x2 and three at x4 (1/2 + 3/4 of a low-resolution pixel, rounded up to 2); unshuffle by f multiplies it by f.
+    SRVGGNetCompact: num_conv + 2 convs at the input resolution (nearest upsampling and pixel shuffle add nothing),
+    + 1 for a final bicubic resize (2 output pixels of the x``upscale`` image, under one input pixel).
     """
+    if "nb" not in hparams:
+        resize = 1 if int(hparams.get("out_scale") or hparams["upscale"]) != int(hparams["upscale"]) else 0
+        return int(hparams["num_conv"]) + 2 + resize
     low_res = 1 + 15 * int(hparams["nb"]) + 1 + 2
     return low_res * unshuffle_multiple(hparams)
 
@@ -445,7 +543,9 @@ def float_state(state):
             for k, v in state.items()}
 
 
-__all__ = ["GENERATOR", "VGG_DISCRIMINATOR", "UNET_DISCRIMINATOR", "VGG_FEATURES", "GENERATOR_NAMINGS",
+__all__ = ["GENERATOR", "COMPACT", "GENERATORS", "VGG_DISCRIMINATOR", "UNET_DISCRIMINATOR", "VGG_FEATURES",
+           "GENERATOR_NAMINGS",
            "Canonical", "unwrap_state_dict", "detect", "canonicalize", "to_framework", "infer_hparams",
            "expected_shapes", "key_mismatch", "check_shapes", "arch_config", "default_wrapper", "float_state",
-           "generator_keys_for", "unshuffle_multiple", "receptive_radius"]
+           "generator_keys_for", "unshuffle_multiple", "receptive_radius", "is_generator", "in_channels",
+           "out_channels", "net_scale"]

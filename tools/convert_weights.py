@@ -133,7 +133,7 @@ def is_ncnn_source(path_or_name):
 
 
 def load_ncnn(param_or_name, bin_path=None):
-    """An ncnn RRDBNet (files or pretrained name) -> Canonical."""
+    """An ncnn RRDBNet or SRVGGNetCompact (files or pretrained name) -> Canonical."""
     found = ncnn.resolve_pretrained(param_or_name) if not str(param_or_name).lower().endswith(".param") else None
     if found:
         param, binary = found
@@ -143,8 +143,12 @@ def load_ncnn(param_or_name, bin_path=None):
         if not param.lower().endswith(".param"):
             raise UserError(f"{param}: not an ncnn .param file nor a known pretrained name "
                             f"({', '.join(ncnn.pretrained_names())})")
-    canon = W.canonicalize(ncnn.rrdbnet_state(param, binary), "torch", param)
+    state, fixed = ncnn.generator_state(param, binary)
+    canon = W.canonicalize(state, "torch", param)
     canon.naming = "ncnn"
+    canon.hparams.update(fixed)  # what the graph says (SRVGGNetCompact: act_type, the x2/x3 files' out_scale)
+    if "act_type" in fixed:
+        canon.notes = [n for n in canon.notes if n != W.COMPACT_ACT_NOTE]
     return canon
 
 
@@ -232,7 +236,7 @@ def sample_input(canonical, size=32, seed=0):
     elif canonical.arch == W.UNET_DISCRIMINATOR:
         shape = (1, hp["num_in_ch"], size, size)
     else:
-        shape = (1, hp["in_nc"], size, size)
+        shape = (1, W.in_channels(hp), size, size)
     return np.random.default_rng(seed).random(shape, dtype=np.float32)
 
 
@@ -299,6 +303,12 @@ def main(argv=None):
     wrapper = save_weights(canonical, target, out, args.layout, args.naming)
     where = f"under {wrapper!r}" if wrapper else "flat"
     print(f"{inputs[0]}: {canonical.describe()} -> {out} ({format_name(out, target)}, {where})")
+    lost = canonical.hparams.get("out_scale")
+    if lost and lost != canonical.hparams.get("upscale"):
+        print(f"note: {inputs[0]} is an x{canonical.hparams['upscale']} net followed by a bicubic resize to "
+              f"x{lost}; a weights file holds only the x{canonical.hparams['upscale']} net (as Real-ESRGAN's .pth "
+              f"files do), so {out} upscales x{canonical.hparams['upscale']}: infer.py -s {lost} resizes it (Lanczos), "
+              f"-n {inputs[0]} reproduces ncnn's bicubic")
     if args.verify:
         verify_frameworks(canonical, args.tol)
     return 0
