@@ -79,10 +79,10 @@ def save_inference_model(model, hparams, prefix, shape=None):
     """
     import paddle
     import export_onnx
-    shape = shape or [-1, int(hparams["in_nc"]), -1, -1]
-    if shape[1] != int(hparams["in_nc"]):
-        raise UserError(f"-s {','.join(map(str, shape))}: the generator takes {hparams['in_nc']} channels, not "
-                        f"{shape[1]}")
+    channels = W.in_channels(hparams)
+    shape = shape or [-1, channels, -1, -1]
+    if shape[1] != channels:
+        raise UserError(f"-s {','.join(map(str, shape))}: the generator takes {channels} channels, not {shape[1]}")
     layer = export_onnx.paddle_export_layer(model, hparams)
     layer.eval()
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
@@ -100,15 +100,16 @@ def load_generator(gen_cfg, weights, key=None, where="model.generator"):
         raise ConfigError(f"{where}: missing; the config needs a model.generator block to export")
     model = build_arch(dict(gen_cfg), where=where)
     canonical = cw.load_canonical(weights, key)
-    if canonical.arch != W.GENERATOR:
-        raise UserError(f"--load {weights}: holds {canonical.arch} weights, not an RRDBNet generator")
+    if not W.is_generator(canonical.arch):
+        raise UserError(f"--load {weights}: holds {canonical.arch} weights, not an RRDBNet or SRVGGNetCompact "
+                        "generator")
     state = W.to_framework(canonical, "paddle")
     own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     problem = W.key_mismatch(own, {k: np.shape(v) for k, v in state.items()})
     if problem:
         hp = ", ".join(f"{k}={v}" for k, v in canonical.hparams.items())
         says = ", ".join(f"{k}={v}" for k, v in gen_cfg.items() if k != "name")
-        raise UserError(f"--load {weights}: the weights are RRDBNet({hp}) and do not fit {where} ({says}): "
+        raise UserError(f"--load {weights}: the weights are {canonical.arch}({hp}) and do not fit {where} ({says}): "
                         f"{problem}; fix {where} or pick other weights")
     model.set_state_dict({k: paddle.to_tensor(np.ascontiguousarray(v)) for k, v in state.items()})
     model.eval()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Export an RRDBNet generator to ONNX from PyTorch or Paddle, with dynamic batch, height and width.
+"""Export a generator (RRDBNet, SRVGGNetCompact) to ONNX from PyTorch or Paddle, dynamic batch, height and width.
 
     python tools/export_onnx.py WEIGHTS.pth OUT.onnx [--backend torch] [--verify]
     python tools/export_onnx.py WEIGHTS.pdparams OUT.onnx --backend paddle --verify
@@ -43,9 +43,10 @@ def torch_export_module(model, hparams):
     import torch
     from torch.nn import functional as F
 
-    f, scale = W.unshuffle_multiple(hparams), int(hparams["scale"])
+    f = W.unshuffle_multiple(hparams)
     if f == 1:
         return model
+    scale = W.net_scale(hparams)
 
     class AnySize(torch.nn.Module):
         def __init__(self):
@@ -66,10 +67,10 @@ def paddle_export_layer(model, hparams):
     import paddle
     from paddle.nn import functional as F
 
-    f, scale = W.unshuffle_multiple(hparams), int(hparams["scale"])
+    f = W.unshuffle_multiple(hparams)
     if f == 1:
         return model
-    channels = int(hparams["in_nc"])
+    scale, channels = W.net_scale(hparams), W.in_channels(hparams)
 
     class AnySize(paddle.nn.Layer):
         def __init__(self):
@@ -93,7 +94,7 @@ def export_torch(model, hparams, out_path):
     import torch
     module = torch_export_module(model, hparams)
     f = W.unshuffle_multiple(hparams)
-    dummy = torch.rand(1, hparams["in_nc"], 8 * f, 8 * f)
+    dummy = torch.rand(1, W.in_channels(hparams), 8 * f, 8 * f)
     axes = {0: "batch", 2: "height", 3: "width"}
 
     def write(tmp):
@@ -113,7 +114,7 @@ def export_paddle(model, hparams, out_path):
         raise UserError("ONNX export from Paddle needs paddle2onnx: pip install paddle2onnx==2.1.0") from None
     layer = paddle_export_layer(model, hparams)
     layer.eval()
-    spec = [paddle.static.InputSpec([None, hparams["in_nc"], None, None], "float32", INPUT)]
+    spec = [paddle.static.InputSpec([None, W.in_channels(hparams), None, None], "float32", INPUT)]
     with tempfile.TemporaryDirectory() as tmp:
         prefix = os.path.join(tmp, "model")
         paddle.jit.save(layer, prefix, input_spec=spec)
@@ -147,8 +148,9 @@ def onnx_forward(path):
 def export(weights, out_path, backend=None, key=None):
     """Export ``weights`` to ``out_path``; -> (Canonical, backend, framework forward callable)."""
     canonical = cw.load_canonical(weights, key)
-    if canonical.arch != W.GENERATOR:
-        raise UserError(f"{weights}: ONNX export is for RRDBNet generators, this holds {canonical.arch} weights")
+    if not W.is_generator(canonical.arch):
+        raise UserError(f"{weights}: ONNX export is for RRDBNet generators and SRVGGNetCompact, this holds "
+                        f"{canonical.arch} weights")
     backend = backend or cw.framework_of(weights) or "torch"
     model = cw.build_model(canonical, backend)
     (export_paddle if backend == "paddle" else export_torch)(model, canonical.hparams, out_path)
@@ -156,7 +158,7 @@ def export(weights, out_path, backend=None, key=None):
 
 
 def verify(onnx_path, framework_forward, canonical, tol, batch=2, size=(50, 77), backend="framework"):
-    x = np.random.default_rng(0).random((batch, canonical.hparams["in_nc"], *size), dtype=np.float32)
+    x = np.random.default_rng(0).random((batch, W.in_channels(canonical.hparams), *size), dtype=np.float32)
     diff = cw.max_abs_diff(onnx_forward(onnx_path)(x), framework_forward(x))
     print(f"verify: max |onnxruntime - {backend}| = {diff:.3g} on a {'x'.join(map(str, x.shape))} random input")
     if not diff <= tol:

