@@ -146,15 +146,16 @@ def inference_parity(canonicals, images, gts=None, engines=ENGINES, crop_border=
     if isinstance(canonicals, W.Canonical):
         canonicals = {"torch": canonicals, "paddle": canonicals}
     first = next(iter(canonicals.values()))
-    if first.arch != W.GENERATOR:
-        raise UserError(f"parity runs RRDBNet generators; these weights are {first.arch}")
+    if not W.is_generator(first.arch):
+        raise UserError(f"parity runs generators (RRDBNet, SRVGGNetCompact); these weights are {first.arch}")
     hp = first.hparams
-    if hp["in_nc"] != 3:
-        raise UserError(f"parity compares RGB models (in_nc 3); this RRDBNet has in_nc {hp['in_nc']}")
+    if W.in_channels(hp) != 3:
+        raise UserError(f"parity compares RGB models (3 input channels); this {first.arch} has "
+                        f"{W.in_channels(hp)}")
     usable, notes = available_engines(engines)
     if len(usable) < 2:
         raise UserError(f"parity needs two engines, {len(usable)} usable ({'; '.join(notes) or 'choose more'})")
-    scale, multiple = int(hp["scale"]), W.unshuffle_multiple(hp)
+    scale, multiple = W.net_scale(hp), W.unshuffle_multiple(hp)
     crop = scale if crop_border is None else int(crop_border)
     report = InferenceReport(usable, notes, len(images))
     with tempfile.TemporaryDirectory(prefix="esrgan-parity-") as workdir:
