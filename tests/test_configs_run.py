@@ -17,6 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml")))
 TINY = {"nf": 8, "nb": 1, "gc": 4, "num_feat": 8, "num_block": 1, "num_grow_ch": 4}
+TINY_COMPACT = {"num_feat": 8, "num_conv": 2}  # SRVGGNetCompact (configs/realesrnet_compact_x4.yaml)
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +34,15 @@ def shrink(cfg, demo, out):
     cfg["enable_visualdl"] = False
     model = cfg["model"]
     gen = model["generator"]
-    for key, value in TINY.items():
-        if key in gen or key in ("nf", "nb", "gc"):
-            gen[key] = value
-    for key in ("num_block", "num_feat", "num_grow_ch"):
-        if key in gen:
-            gen[key] = TINY[key]
+    if gen["name"] == "SRVGGNetCompact":
+        gen.update(TINY_COMPACT)
+    else:
+        for key, value in TINY.items():
+            if key in gen or key in ("nf", "nb", "gc"):
+                gen[key] = value
+        for key in ("num_block", "num_feat", "num_grow_ch"):
+            if key in gen:
+                gen[key] = TINY[key]
     if "discriminator" in model:
         model["discriminator"]["num_feat"] = 8
     model["pretrain_network_g"] = None
