@@ -334,6 +334,21 @@ def test_infer_runs_animevideov3_on_every_engine(tmp_path, monkeypatch, backend,
     assert np.abs(out.astype(np.float64) - ref).max() <= 1.0
 
 
+@pytest.mark.parametrize("out_scale", [None, 3])
+def test_tiles_with_the_receptive_radius_as_pad_are_seam_free(out_scale):
+    """A pad of receptive_radius input pixels gives the untiled output; one less shows seams. (With the final
+    resize, source coordinates of a tile and of the whole image round differently in float32: 1e-5.)"""
+    from common_data import tiling
+    canon = compact(num_conv=2, out_scale=out_scale) if out_scale else compact(num_conv=2)
+    forward = cw.forward_fn(cw.build_model(canon, "torch"), "torch")
+    x = np.random.default_rng(10).random((1, 3, 23, 19), dtype=np.float32)
+    scale, pad = W.net_scale(canon.hparams), W.receptive_radius(canon.hparams)
+    whole = forward(x)
+    tiled = tiling.tiled_forward(forward, x, scale, tile=8, tile_pad=pad)
+    np.testing.assert_allclose(tiled, whole, atol=5e-5)
+    assert np.abs(tiling.tiled_forward(forward, x, scale, tile=8, tile_pad=pad - 1) - whole).max() > 1e-3
+
+
 def test_parity_runs_compact_weights():
     import parity
     canon = compact(out_scale=2)
