@@ -118,18 +118,18 @@ def test_bad_checkpoint_files_give_one_line(tmp_path, name, content, message):
 def test_optimizer_state_survives_new_tensor_names():
     def model():
         m = build_model({"name": "BaseSRModel", "generator": TINY_G, "pixel_criterion": {"name": "L1Loss"}})
-        m.setup_optimizers(m.setup_lr_schedulers({"name": "MultiStepDecay", "learning_rate": 1e-3,
-                                                   "milestones": [9]}), {"name": "Adam", "net_names": ["generator"]})
+        m.setup_optimizers({"name": "Adam", "net_names": ["generator"]},
+                           {"name": "MultiStepDecay", "learning_rate": 1e-3, "milestones": [9]})
         return m
     a = model()
     a.setup_input({"lq": np.ones((1, 3, 4, 4), np.float32), "gt": np.zeros((1, 3, 16, 16), np.float32)})
     a.train_iter()
-    state = a.checkpoint_state()
+    state = a.training_state()
     assert "generator.conv_first.weight_moment1_0" in state["optim"]
     b = model()  # same process: paddle gives its tensors new names
     assert b.nets["generator"].conv_first.weight.name != a.nets["generator"].conv_first.weight.name
-    b.load_checkpoint_state(state, "test")
-    again = b.checkpoint_state()["optim"]
+    b.load_training_state(state, "test")
+    again = b.training_state()["optim"]
     for key, value in state["optim"].items():
         if hasattr(value, "numpy"):
             np.testing.assert_array_equal(again[key].numpy(), value.numpy())
@@ -238,10 +238,10 @@ def test_ctrl_c_saves_the_last_finished_iteration_and_exits_130(tmp_path, demo, 
     path = write_config(tmp_path, demo, snapshot_config={"interval": 100}, validate={"interval": 100})
     original = Trainer.train_step
 
-    def interrupt_at_3(self, loader):
+    def interrupt_at_3(self, *args):
         if self.current_iter == 3:
             raise KeyboardInterrupt
-        return original(self, loader)
+        return original(self, *args)
     monkeypatch.setattr(Trainer, "train_step", interrupt_at_3)
     out = str(tmp_path / "out")
     assert run(load_config(path), types.SimpleNamespace()) == 130

@@ -46,7 +46,7 @@ def make_model(name, **extra):
     cfg, opt, _ = MODEL_CFGS[name]
     paddle.seed(0)
     model = build_model(dict(cfg, **extra))
-    model.setup_optimizers(model.setup_lr_schedulers(CONST_LR), opt)
+    model.setup_optimizers(opt, CONST_LR)
     return model
 
 
@@ -55,8 +55,9 @@ def train(model, batch, iters, start=1):
     model.setup_input(batch)
     for it in range(start, start + iters):
         model.current_iter = it
-        model.train_iter(model.optimizers)
-        model.lr_scheduler.step()
+        model.train_iter()
+        model.end_iteration()
+        model.step_schedulers()
         history.append(model.get_current_losses())
     return history
 
@@ -95,7 +96,7 @@ def test_ema_is_what_validation_and_weight_files_use():
     model = make_model("BaseSRModel", ema_decay=0.5)
     train(model, fixed_batch(32), 2)
     assert model.eval_generator() is model.ema.shadow
-    weights = model.weights_state()["generator"]
+    weights = model.nets_state(for_weights=True)["generator"]
     for k, v in model.ema.state_dict().items():
         np.testing.assert_array_equal(weights[k].numpy(), v.numpy())
     raw = params(model.nets["generator"])
@@ -173,7 +174,7 @@ def test_pretrained_generator_loads_from_our_weight_file_and_sets_the_ema(tmp_pa
     donor = make_model("BaseSRModel")
     train(donor, fixed_batch(32), 1)
     path = str(tmp_path / "iter_1_weight.pdparams")
-    save_weights(path, donor.weights_state())
+    save_weights(path, donor.nets_state(for_weights=True))
     model = make_model("BaseSRModel", pretrain_network_g=path, ema_decay=0.9)
     for k, v in params(donor.nets["generator"]).items():
         np.testing.assert_array_equal(params(model.nets["generator"])[k], v)
@@ -182,7 +183,7 @@ def test_pretrained_generator_loads_from_our_weight_file_and_sets_the_ema(tmp_pa
 
 def test_pretrained_generator_of_another_size_fails_strictly_in_one_line(tmp_path):
     path = str(tmp_path / "w.pdparams")
-    save_weights(path, make_model("BaseSRModel").weights_state())
+    save_weights(path, make_model("BaseSRModel").nets_state(for_weights=True))
     big_g = dict(TINY_G, nf=16)
     with pytest.raises(ConfigError, match=r"w\.pdparams \[generator\].*shape mismatch") as e:
         make_model("BaseSRModel", generator=big_g, pretrain_network_g=path)
@@ -198,9 +199,8 @@ def test_paddlegan_esrgan_psnr_config_builds_unchanged():
     cfg = load_config(os.path.join(ROOT, "configs", "esrgan_psnr_x4_div2k.yaml"), check_paths=False)
     assert cfg.model.to_static is False and cfg.min_max == "(0., 1.)"
     model = build_model(cfg.model)
-    lr = model.setup_lr_schedulers(cfg.lr_scheduler)
-    model.setup_optimizers(lr, cfg.optimizer)
-    assert list(model.optimizers) == ["optim"] and lr.last_lr == pytest.approx(2e-4)
+    model.setup_optimizers(cfg.optimizer, cfg.lr_scheduler)
+    assert list(model.optimizers) == ["optim"] and model.current_lr == pytest.approx(2e-4)
     assert model.nets["generator"].state_dict()["conv_first.weight"].shape == [64, 3, 3, 3]
 
 

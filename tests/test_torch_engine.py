@@ -284,7 +284,7 @@ def test_auto_resume_continues_the_newest_run_folder_or_starts_fresh(demo, tmp_p
     fresh.train()
     fresh.close()
     run_dir = only_run_dir(out)
-    assert 'auto_resume: no iter_N_checkpoint.pth' in open(os.path.join(run_dir, 'log.txt')).read()
+    assert 'auto_resume: no iter_N_checkpoint' in open(os.path.join(run_dir, 'log.txt')).read()
     os.remove(os.path.join(run_dir, 'iter_4_checkpoint.pth'))  # as if killed before the last save
     again = Trainer(cfg, Options(auto_resume=True))
     assert again.start_iter == 3 and again.run_dir == run_dir and again.seed == 2

@@ -42,6 +42,7 @@ from common_data.imageio import list_images, read_image, read_uint8  # noqa: E40
 from common_data.metrics import calculate_psnr, calculate_ssim  # noqa: E402
 from common_data.sampling import SeededBatches  # noqa: E402
 from common_data.tiling import tiled_forward  # noqa: E402
+from common_data.training.host_rng import seed_host  # noqa: E402
 from common_data.visual import chw_to_uint8  # noqa: E402
 
 ENGINES = ("torch", "paddle", "onnx-torch", "onnx-paddle")
@@ -228,9 +229,10 @@ class TorchSide:
     name = framework = "torch"
 
     def __init__(self, cfg, seed):
-        from torch_impl.engine.trainer import seed_everything
+        from torch_impl.engine.backend import TorchBackend
         from torch_impl.models import build_model
-        seed_everything(seed)
+        seed_host(seed)
+        TorchBackend().seed(seed)
         self.model = build_model(copy.deepcopy(cfg.model))
         self.model.setup("cpu")
         self.model.setup_optimizers(cfg.get("optimizer"), dict(cfg.get("lr_scheduler") or {}))
@@ -249,11 +251,7 @@ class TorchSide:
     def iteration(self, it, micro_batches):
         model = self.model
         model.current_iter = it
-        losses = _run_micro_batches(model, micro_batches)
-        model.end_iteration()
-        for sched in model.lr_schedulers.values():
-            sched.step()
-        return losses
+        return _run_iteration(model, micro_batches)
 
 
 class PaddleSide:
@@ -261,12 +259,12 @@ class PaddleSide:
     name = framework = "paddle"
 
     def __init__(self, cfg, seed):
-        from paddle_impl.engine.trainer import seed_everything
+        from paddle_impl.engine.backend import PaddleBackend
         from paddle_impl.models import build_model
-        seed_everything(seed)
+        seed_host(seed)
+        PaddleBackend().seed(seed)
         self.model = build_model(copy.deepcopy(cfg.model))
-        self.model.setup_lr_schedulers(cfg.get("lr_scheduler"))
-        self.model.setup_optimizers(self.model.lr_scheduler, cfg.get("optimizer"))
+        self.model.setup_optimizers(cfg.get("optimizer"), dict(cfg.get("lr_scheduler") or {}))
 
     def net_states(self):
         return {name: {k: v.numpy() for k, v in net.state_dict().items()} for name, net in self.model.nets.items()}
@@ -282,13 +280,11 @@ class PaddleSide:
 
     def iteration(self, it, micro_batches):
         self.model.current_iter = it
-        losses = _run_micro_batches(self.model, micro_batches)
-        self.model.lr_scheduler.step()
-        return losses
+        return _run_iteration(self.model, micro_batches)
 
 
-def _run_micro_batches(model, micro_batches):
-    """One optimizer step over the micro-batches -> mean losses (the trainers' accumulation protocol)."""
+def _run_iteration(model, micro_batches):
+    """One iteration over the micro-batches -> mean losses (the training core's protocol, common_data.training)."""
     sums = OrderedDict()
     for k, batch in enumerate(micro_batches):
         model.set_micro_step(k, len(micro_batches))
@@ -296,6 +292,8 @@ def _run_micro_batches(model, micro_batches):
         model.train_iter(model.optimizers)
         for name, value in model.get_current_losses().items():
             sums[name] = sums.get(name, 0.0) + value / len(micro_batches)
+    model.end_iteration()
+    model.step_schedulers()
     return sums
 
 

@@ -35,23 +35,24 @@ class BaseModel:
         self.ema = None
         self.current_iter = 0
         self.micro_step, self.accumulate_steps = 0, 1
+        self.steps_in_iteration = 0  # optimizer steps taken in the current iteration
         self.min_max = (0.0, 1.0)
         self.image_paths = []
         self.weights_source = None  # the file --load read the generator from (named by evaluation errors)
 
     # ---- setup -------------------------------------------------------------------------------------------------
-    def setup_lr_schedulers(self, cfg):
-        self.lr_scheduler = build_lr_scheduler(cfg)
-        return self.lr_scheduler
+    def setup_optimizers(self, optimizer_cfg, lr_cfg):
+        """PaddleGAN's schema: one ``{name, net_names, ...}`` block (called ``optim``) or ``{optimG: {...}, ...}``.
 
-    def setup_optimizers(self, lr, cfg):
-        """``{name: Adam, net_names: [...]}`` -> optimizers['optim']; ``{optimG: {...}, optimD: {...}}`` -> both."""
-        if not cfg:
+        All optimizers share one scheduler following ``lr_cfg`` (PaddleGAN).
+        """
+        if not optimizer_cfg:
             raise ConfigError("optimizer is missing: add e.g. {name: Adam, net_names: [generator], beta1: 0.9, "
                               "beta2: 0.99}")
-        blocks = {"optim": cfg} if "name" in cfg else cfg
+        self.lr_scheduler = build_lr_scheduler(lr_cfg)
+        blocks = {"optim": optimizer_cfg} if "name" in optimizer_cfg else optimizer_cfg
         for opt_name, block in blocks.items():
-            where = "optimizer" if opt_name == "optim" and "name" in cfg else f"optimizer.{opt_name}"
+            where = "optimizer" if opt_name == "optim" and "name" in optimizer_cfg else f"optimizer.{opt_name}"
             if not isinstance(block, dict):
                 raise ConfigError(f"{where}: expected a mapping with name and net_names, got {block!r}")
             net_names = block.get("net_names") or ["generator"]
@@ -60,10 +61,24 @@ class BaseModel:
                 raise ConfigError(f"{where}.net_names: {', '.join(missing)} not in this model's nets "
                                   f"({', '.join(self.nets)})")
             params = [p for n in net_names for p in self.nets[n].parameters()]
-            self.optimizers[opt_name] = build_optimizer(block, params, lr, where=where)
+            self.optimizers[opt_name] = build_optimizer(block, params, self.lr_scheduler, where=where)
             self.optimizer_nets[opt_name] = list(net_names)
             self.optimizer_blocks[opt_name] = dict(block)
         return self.optimizers
+
+    def step_schedulers(self):
+        """After each iteration: the shared scheduler steps once."""
+        if self.lr_scheduler is not None:
+            self.lr_scheduler.step()
+
+    @property
+    def current_lr(self):
+        return float(self.lr_scheduler.last_lr) if self.lr_scheduler is not None else 0.0
+
+    def net(self, name):
+        """The bare layer of a net (unwrapped from paddle.DataParallel)."""
+        net = self.nets[name]
+        return getattr(net, "_layers", net)
 
     def optimizer_for(self, net_name):
         """The optimizer whose net_names include ``net_name``."""
@@ -84,6 +99,8 @@ class BaseModel:
     # ---- one training step -------------------------------------------------------------------------------------
     def set_micro_step(self, k, num):
         self.micro_step, self.accumulate_steps = k, num
+        if k == 0:
+            self.steps_in_iteration = 0
 
     def zero_grad(self, optimizer):
         if self.micro_step == 0:
@@ -95,11 +112,13 @@ class BaseModel:
     def step(self, optimizer):
         if self.micro_step == self.accumulate_steps - 1:
             optimizer.step()
+            self.steps_in_iteration += 1
             return True
         return False
 
-    def update_ema(self):
-        if self.ema is not None and self.micro_step == self.accumulate_steps - 1:
+    def end_iteration(self):
+        """After the last micro-batch of an iteration: the EMA update (BasicSR's model_ema)."""
+        if self.ema is not None:
             self.ema.update()
 
     @staticmethod
@@ -155,34 +174,34 @@ class BaseModel:
         return self.image_paths
 
     # ---- weights and checkpoints -------------------------------------------------------------------------------
-    def weights_state(self):
-        """{net_name: state_dict} for iter_N_weight files; the EMA shadow stands in for the generator."""
-        out = OrderedDict((name, net.state_dict()) for name, net in self.nets.items())
-        if self.ema is not None:
+    def nets_state(self, for_weights=False):
+        """``{net_name: state_dict}``; the EMA shadow replaces the generator when ``for_weights``."""
+        out = OrderedDict((name, self.net(name).state_dict()) for name in self.nets)
+        if for_weights and self.ema is not None:
             out["generator"] = self.ema.state_dict()
         return out
 
-    def checkpoint_state(self):
+    def training_state(self):
         """Nets, optimizers (stable key names), scheduler and EMA (see engine/checkpoint.py for the layout)."""
-        state = OrderedDict((name, net.state_dict()) for name, net in self.nets.items())
+        state = self.nets_state()
         for opt_name, opt in self.optimizers.items():
-            state[opt_name] = optimizer_state(opt, {n: self.nets[n] for n in self.optimizer_nets[opt_name]})
+            state[opt_name] = optimizer_state(opt, {n: self.net(n) for n in self.optimizer_nets[opt_name]})
         if self.lr_scheduler is not None:
             state["lr_scheduler"] = self.lr_scheduler.state_dict()
         if self.ema is not None:
             state["ema"] = {"generator": self.ema.state_dict()}
         return state
 
-    def load_checkpoint_state(self, state, path):
-        for name, net in self.nets.items():
+    def load_training_state(self, state, path):
+        for name in self.nets:
             if name not in state:
                 raise ConfigError(f"{path}: no weights for net {name!r} (has {', '.join(map(str, state))})")
-            load_state_checked(net, state[name], strict=True, where=f"{path} [{name}]")
+            load_state_checked(self.net(name), state[name], strict=True, where=f"{path} [{name}]")
         for opt_name, opt in self.optimizers.items():
             if opt_name not in state:
                 raise ConfigError(f"{path}: no state for optimizer {opt_name!r}; is it a weight file? "
                                   f"Use --load for weights, --resume for iter_N_checkpoint files")
-            load_optimizer_state(opt, state[opt_name], {n: self.nets[n] for n in self.optimizer_nets[opt_name]})
+            load_optimizer_state(opt, state[opt_name], {n: self.net(n) for n in self.optimizer_nets[opt_name]})
         if self.lr_scheduler is not None and "lr_scheduler" in state:
             self.lr_scheduler.set_state_dict(dict(state["lr_scheduler"]))
         if self.ema is not None:
@@ -197,9 +216,9 @@ class BaseModel:
         if not any(name in state for name in self.nets):
             state = {"generator": unwrap_state(state, "generator")}
         loaded = []
-        for name, net in self.nets.items():
+        for name in self.nets:
             if name in state:
-                load_state_checked(net, state[name], strict=True, where=f"{path} [{name}]")
+                load_state_checked(self.net(name), state[name], strict=True, where=f"{path} [{name}]")
                 loaded.append(name)
         if "generator" not in loaded:
             raise ConfigError(f"{path}: no generator weights found (keys: {', '.join(list(map(str, state))[:6])})")

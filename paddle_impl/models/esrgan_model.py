@@ -92,4 +92,3 @@ class ESRGAN(BaseSRModel):
         self.step(opt_g)
         if has_d:
             self.discriminator_step(self.gt)
-        self.update_ema()

@@ -59,4 +59,3 @@ class RealESRGAN(ESRGAN):
             self.backward(self.check_loss(self.generator_losses(l1_gt, percep_gt, gan_gt)))
             self.step(opt_g)
         self.discriminator_step(gan_gt)
-        self.update_ema()

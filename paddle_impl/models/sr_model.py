@@ -62,8 +62,7 @@ class BaseSRModel(BaseModel):
         self.output = self.nets["generator"](self.lq)
         self.visual_items["output"] = self.output
         self.backward(self.check_loss(self.pixel_losses(self.output, self.pixel_target())))
-        if self.step(optimizer):
-            self.update_ema()
+        self.step(optimizer)
 
     def pixel_target(self):
         return self.gt
@@ -80,7 +79,6 @@ class BaseSRModel(BaseModel):
         generator = self.nets["generator"]
         generator.set_state_dict({k: paddle.to_tensor(v) for k, v in self._static.get_weights().items()})
         self.visual_items.pop("output", None)  # computed on demand by get_current_visuals
-        self.update_ema()
 
     def build_static_step(self, lq_shape, gt_shape):
         from ..engine.optimizer import build_optimizer
@@ -110,8 +108,8 @@ class BaseSRModel(BaseModel):
                 self.visual_items["output"] = self.nets["generator"](self.lq)
         return self.visual_items
 
-    def checkpoint_state(self):
-        state = super().checkpoint_state()
+    def training_state(self):
+        state = super().training_state()
         if self.to_static:
             opt_name = self.optimizer_name_for("generator")
             if self._static is not None:
@@ -122,8 +120,8 @@ class BaseSRModel(BaseModel):
             state[opt_name] = opt_state
         return state
 
-    def load_checkpoint_state(self, state, path):
-        super().load_checkpoint_state(state, path)
+    def load_training_state(self, state, path):
+        super().load_training_state(state, path)
         if self.to_static:
             opt_name = self.optimizer_name_for("generator")
             self._pending_static_state = {k: v for k, v in state[opt_name].items() if k.startswith("generator.")}

@@ -117,6 +117,17 @@ class BaseModel:
                 raise ConfigError(f"optimizer: no optimizer lists net {net_name!r} in net_names")
         return self.optimizers
 
+    def step_schedulers(self):
+        """After each iteration: every optimizer's scheduler steps once (all follow one schedule)."""
+        for sched in self.lr_schedulers.values():
+            sched.step()
+
+    @property
+    def current_lr(self):
+        for opt in self.optimizers.values():
+            return opt.param_groups[0]['lr']
+        return 0.0
+
     # ----------------------------------------------------------------- pretrained weights
     def load_pretrained(self, net_name, path, strict=True, param_key=None, where='model'):
         """BasicSR's load_network: unwrap ``param_key`` (default params_ema, params, PaddleGAN's net name)."""

@@ -1,0 +1,120 @@
+"""The PyTorch adapter of the training core (common_data/training/backend.py): processes, generator, device, files.
+
+Multi-process: ``torchrun --nproc_per_node 2 tools/main.py -c CFG --backend torch`` wraps the trainable nets in
+DistributedDataParallel (gloo on CPU, NCCL on GPUs). ``--amp``: torch.autocast in bfloat16 on CPU (only with the flag)
+and on GPUs that support it, else float16 with a GradScaler.
+"""
+import os
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from .. import metrics as backend_metrics  # noqa: F401  (registers LPIPSMetric in common_data's METRICS)
+from ..models import build_model
+from .checkpoint import load_checkpoint, save_checkpoint, save_weights
+from .data import build_dataloader
+
+
+class TorchBackend:
+    """See common_data.training.backend.Backend for the contract of each method."""
+
+    name = "torch"
+
+    def __init__(self):
+        self.local_rank = 0
+        self.device = torch.device("cpu")
+
+    # ---- processes
+    def init_distributed(self):
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world > 1:
+            self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+            if not dist.is_initialized():
+                backend = "nccl" if torch.cuda.is_available() else "gloo"
+                if backend == "nccl":
+                    torch.cuda.set_device(self.local_rank)
+                dist.init_process_group(backend=backend, init_method="env://")
+        self.device = torch.device(f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu")
+        if world <= 1:
+            return 0, 1
+        return dist.get_rank(), dist.get_world_size()
+
+    def describe_device(self):
+        return f"device {self.device}"
+
+    @staticmethod
+    def distributed():
+        return dist.is_available() and dist.is_initialized()
+
+    def broadcast(self, value):
+        if not self.distributed():
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def mean_over_ranks(self, values):
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return (t / dist.get_world_size()).tolist()
+
+    def barrier(self):
+        if self.distributed():
+            dist.barrier()
+
+    def shutdown(self):
+        if self.distributed():
+            dist.destroy_process_group()
+
+    # ---- randomness
+    def seed(self, seed):
+        torch.manual_seed(seed)
+
+    def rng_state(self):
+        return {"torch": torch.get_rng_state()}
+
+    def set_rng_state(self, state):
+        if "torch" in state:
+            torch.set_rng_state(state["torch"])
+
+    # ---- model, data and precision
+    def amp_dtype(self, flag, in_config, log):
+        if not (flag or in_config):
+            return None
+        if self.device.type == "cpu":
+            if not flag:
+                log("amp: true in the config is ignored on CPU; pass --amp for bfloat16 autocast")
+                return None
+            return torch.bfloat16
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    def build_model(self, model_cfg):
+        return build_model(model_cfg)
+
+    def place_model(self, model, amp_dtype):
+        model.setup(self.device, False, amp_dtype)
+
+    def wrap_distributed(self, model, cfg):
+        """DDP around each trainable net; ``find_unused_parameters`` (default false) from the config."""
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        for name, net in model.nets.items():
+            if any(p.requires_grad for p in net.parameters()):
+                model.nets[name] = DistributedDataParallel(
+                    net, device_ids=ids, find_unused_parameters=bool(cfg.get("find_unused_parameters", False)))
+
+    def build_dataloader(self, cfg_block, is_train, distributed, seed):
+        return build_dataloader(cfg_block, is_train, distributed, seed)
+
+    def to_numpy(self, tensor):
+        return tensor.detach().float().cpu().numpy()
+
+    # ---- files
+    def load_checkpoint(self, path, what):
+        return load_checkpoint(path, what)
+
+    def save_checkpoint(self, path, state):
+        save_checkpoint(path, state)
+
+    def save_weights(self, path, nets_state):
+        save_weights(path, nets_state)
