@@ -7,7 +7,8 @@ from common_data.errors import ConfigError, UserError
 from paddle_impl.archs.vgg_arch import MISSING_WEIGHTS
 from paddle_impl.losses import LOSSES, build_loss
 from paddle_impl.losses.edge_loss import EdgeLoss
-from paddle_impl.losses.gan_loss import GANLoss, gradient_penalty, relativistic_d_loss, relativistic_g_loss
+from paddle_impl.losses.gan_loss import GANLoss, gradient_penalty
+from common_data.training.gan_forms import relativistic_d_loss, relativistic_g_loss
 from paddle_impl.losses.perceptual_loss import PerceptualLoss, gram_matrix
 
 RNG = np.random.default_rng(0)

@@ -6,7 +6,8 @@ import torch
 from common_data.errors import ConfigError, UserError
 from torch_impl.losses import LOSSES, build_loss
 from torch_impl.losses.edge_loss import EdgeLoss
-from torch_impl.losses.gan_loss import GANLoss, gradient_penalty, relativistic_d_loss, relativistic_g_loss
+from torch_impl.losses.gan_loss import GANLoss, gradient_penalty
+from common_data.training.gan_forms import relativistic_d_loss, relativistic_g_loss
 from torch_impl.losses.perceptual_loss import PerceptualLoss
 from torch_impl.losses.pixel_loss import CharbonnierLoss, L1Loss, MSELoss
 

@@ -1,8 +1,5 @@
-"""GAN losses (BasicSR semantics), ESRGAN's relativistic-average form and the WGAN-GP gradient penalty.
-
-The relativistic form is explicit here (PaddleGAN hides it inside ``esrgan_model.py`` while its config says
-``gan_mode: vanilla``): the model calls ``relativistic_g_loss`` / ``relativistic_d_loss`` with a ``GANLoss``.
-"""
+"""GAN losses (BasicSR semantics) and the WGAN-GP gradient penalty; ESRGAN's relativistic-average form is
+framework-neutral (common_data/training/gan_forms.py) and named by the model's ``relativistic`` option."""
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
@@ -45,25 +42,6 @@ class GANLoss(nn.Layer):
         else:  # hinge, generator
             loss = -input.mean()
         return loss if is_disc else loss * self.loss_weight
-
-
-def relativistic_g_loss(gan_loss, real_pred, fake_pred):
-    """ESRGAN generator loss: (gan(real - mean(fake), fake) + gan(fake - mean(real), real)) / 2, real detached."""
-    real_pred = real_pred.detach()
-    l_real = gan_loss(real_pred - paddle.mean(fake_pred), False, is_disc=False)
-    l_fake = gan_loss(fake_pred - paddle.mean(real_pred), True, is_disc=False)
-    return (l_real + l_fake) / 2
-
-
-def relativistic_d_loss(gan_loss, real_pred, fake_pred):
-    """ESRGAN discriminator loss as ``(l_d_real, l_d_fake)``, each halved; train on their sum.
-
-    l_d_real = gan(real - mean(fake), True) / 2 and l_d_fake = gan(fake - mean(real), False) / 2; the other side's
-    mean is detached, as in PaddleGAN's ``esrgan_model.py``. Pass ``fake_pred = D(output.detach())``.
-    """
-    l_real = gan_loss(real_pred - paddle.mean(fake_pred.detach()), True, is_disc=True) * 0.5
-    l_fake = gan_loss(fake_pred - paddle.mean(real_pred.detach()), False, is_disc=True) * 0.5
-    return l_real, l_fake
 
 
 def gradient_penalty(discriminator, real, fake):

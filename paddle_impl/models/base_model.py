@@ -4,6 +4,7 @@ Models own their losses and optimizer steps (PaddleGAN's design); the trainer on
 accumulation: the trainer calls ``set_micro_step(k, K)`` before each of K micro-batches; ``zero_grad`` acts on the
 first, ``backward`` divides the loss by K and ``step`` steps (and updates the EMA) only on the last.
 """
+import contextlib
 from collections import OrderedDict
 
 import numpy as np
@@ -102,16 +103,29 @@ class BaseModel:
         if k == 0:
             self.steps_in_iteration = 0
 
-    def zero_grad(self, optimizer):
+    @staticmethod
+    def autocast():
+        return contextlib.nullcontext()  # paddle trains in float32 (engine/backend.py)
+
+    @staticmethod
+    def no_grad():
+        return paddle.no_grad()
+
+    @staticmethod
+    def fp32(tensor):
+        return tensor.astype("float32")
+
+    def zero_grad(self, net_name):
         if self.micro_step == 0:
-            optimizer.clear_grad()
+            self.optimizer_for(net_name).clear_grad()
 
     def backward(self, loss):
         (loss / self.accumulate_steps if self.accumulate_steps > 1 else loss).backward()
 
-    def step(self, optimizer):
+    def step(self, net_name):
+        """Step the net's optimizer on the last micro-batch of the iteration."""
         if self.micro_step == self.accumulate_steps - 1:
-            optimizer.step()
+            self.optimizer_for(net_name).step()
             self.steps_in_iteration += 1
             return True
         return False

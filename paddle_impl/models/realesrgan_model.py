@@ -3,7 +3,8 @@
 Unlike Real-ESRGAN, the second-order degradation runs in the dataset workers (common_data.RealESRGANDataset), so
 batches arrive ready as ``lq`` / ``gt`` / ``gt_usm`` (the USM-sharpened GT) and there is no training-pair pool.
 """
-from common_data.loss_targets import check_realesrgan_options, usm_or_gt
+from common_data.loss_targets import check_realesrgan_options
+from common_data.training.recipes import RealESRGANRecipe, RealESRNetRecipe
 
 from . import MODELS
 from .esrgan_model import ESRGAN
@@ -11,7 +12,7 @@ from .sr_model import BaseSRModel
 
 
 @MODELS.register()
-class RealESRNet(BaseSRModel):
+class RealESRNet(RealESRNetRecipe, BaseSRModel):
     """Generator trained with the pixel loss against ``gt_usm`` (``l1_gt_usm: true``, Real-ESRGAN's default) or gt."""
 
     def __init__(self, generator, pixel_criterion=None, edge_criterion=None, l1_gt_usm=True, ema_decay=0.999,
@@ -20,12 +21,9 @@ class RealESRNet(BaseSRModel):
                          param_key_g, to_static)
         self.l1_gt_usm = bool(l1_gt_usm)
 
-    def pixel_target(self):
-        return usm_or_gt(self.gt, self.gt_usm, self.l1_gt_usm, "l1_gt_usm")
-
 
 @MODELS.register()
-class RealESRGAN(ESRGAN):
+class RealESRGAN(RealESRGANRecipe, ESRGAN):
     """Real-ESRGAN's GAN stage: plain (not relativistic) GAN loss on a U-Net discriminator.
 
     The generator steps only when ``current_iter % net_d_iters == 0`` and ``current_iter > net_d_init_iters``;
@@ -44,18 +42,3 @@ class RealESRGAN(ESRGAN):
                          to_static=to_static)
         self.l1_gt_usm, self.percep_gt_usm, self.gan_gt_usm = bool(l1_gt_usm), bool(percep_gt_usm), bool(gan_gt_usm)
         self.net_d_iters, self.net_d_init_iters = int(net_d_iters), int(net_d_init_iters)
-
-    def train_iter(self, optimizers=None):
-        self.losses.clear()
-        l1_gt = usm_or_gt(self.gt, self.gt_usm, self.l1_gt_usm, "l1_gt_usm")
-        percep_gt = usm_or_gt(self.gt, self.gt_usm, self.percep_gt_usm, "percep_gt_usm")
-        gan_gt = usm_or_gt(self.gt, self.gt_usm, self.gan_gt_usm, "gan_gt_usm")
-        opt_g = self.optimizer_for("generator")
-        self.set_requires_grad(self.nets["discriminator"], False)
-        self.zero_grad(opt_g)
-        self.output = self.nets["generator"](self.lq)
-        self.visual_items["output"] = self.output
-        if self.current_iter % self.net_d_iters == 0 and self.current_iter > self.net_d_init_iters:
-            self.backward(self.check_loss(self.generator_losses(l1_gt, percep_gt, gan_gt)))
-            self.step(opt_g)
-        self.discriminator_step(gan_gt)

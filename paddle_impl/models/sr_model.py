@@ -3,6 +3,7 @@ import numpy as np
 import paddle
 
 from common_data.errors import ConfigError
+from common_data.training.recipes import SRRecipe
 
 from ..archs import build_arch
 from ..losses import build_loss
@@ -11,7 +12,7 @@ from .base_model import BaseModel
 
 
 @MODELS.register()
-class BaseSRModel(BaseModel):
+class BaseSRModel(SRRecipe, BaseModel):
     """Generator + ``pixel_criterion`` (+ ``edge_criterion``), one optimizer, optional EMA of the generator.
 
     Loss keys: ``l_pix``, ``l_edge``. ``pretrain_network_g`` is loaded before the EMA copy is made, so the EMA
@@ -36,36 +37,10 @@ class BaseSRModel(BaseModel):
             raise ConfigError("model.to_static: the static-graph step trains a pixel_criterion alone; remove "
                               "model.edge_criterion or set -o model.to_static=false")
 
-    def check_loss(self, total):
-        if not hasattr(total, "backward"):
-            raise ConfigError(f"model ({type(self).__name__}): no loss configured; add model.pixel_criterion "
-                              f"(e.g. {{name: L1Loss}})")
-        return total
-
-    def pixel_losses(self, output, target):
-        """l_pix and l_edge of ``output`` against ``target`` (those configured), summed into the total."""
-        total = 0.0
-        if self.pixel_criterion is not None:
-            self.losses["l_pix"] = self.pixel_criterion(output, target)
-            total = total + self.losses["l_pix"]
-        if self.edge_criterion is not None:
-            self.losses["l_edge"] = self.edge_criterion(output, target)
-            total = total + self.losses["l_edge"]
-        return total
-
     def train_iter(self, optimizers=None):
         if self.to_static:
             return self.static_train_iter()
-        optimizer = self.optimizer_for("generator")
-        self.losses.clear()
-        self.zero_grad(optimizer)
-        self.output = self.nets["generator"](self.lq)
-        self.visual_items["output"] = self.output
-        self.backward(self.check_loss(self.pixel_losses(self.output, self.pixel_target())))
-        self.step(optimizer)
-
-    def pixel_target(self):
-        return self.gt
+        return super().train_iter(optimizers)
 
     # ---- to_static: the compiled step ---------------------------------------------------------------------------
     def static_train_iter(self):

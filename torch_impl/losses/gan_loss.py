@@ -1,4 +1,5 @@
-"""GAN losses (BasicSR semantics), ESRGAN's relativistic-average form and the WGAN-GP gradient penalty."""
+"""GAN losses (BasicSR semantics) and the WGAN-GP gradient penalty; ESRGAN's relativistic-average form is
+framework-neutral (common_data/training/gan_forms.py) and named by the model's ``relativistic`` option."""
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -42,24 +43,6 @@ class GANLoss(nn.Module):
     def forward(self, pred, target_is_real, is_disc=False):
         loss = self._loss(pred, target_is_real, is_disc)
         return loss if is_disc else loss * self.loss_weight
-
-
-def relativistic_g_loss(gan_loss, real_pred, fake_pred):
-    """ESRGAN generator loss: (gan(real - mean(fake), False) + gan(fake - mean(real), True)) / 2, real detached."""
-    real_pred = real_pred.detach()
-    l_real = gan_loss(real_pred - fake_pred.mean(), False, is_disc=False)
-    l_fake = gan_loss(fake_pred - real_pred.mean(), True, is_disc=False)
-    return (l_real + l_fake) / 2
-
-
-def relativistic_d_loss(gan_loss, real_pred, fake_pred):
-    """ESRGAN discriminator loss as ``(l_d_real, l_d_fake)``, each halved; the other side's mean is detached.
-
-    l_d_real = gan(real - mean(fake), True) / 2 and l_d_fake = gan(fake - mean(real), False) / 2; train on the sum.
-    """
-    l_real = gan_loss(real_pred - fake_pred.detach().mean(), True, is_disc=True) * 0.5
-    l_fake = gan_loss(fake_pred - real_pred.detach().mean(), False, is_disc=True) * 0.5
-    return l_real, l_fake
 
 
 def gradient_penalty(discriminator, real, fake):

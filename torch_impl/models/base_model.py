@@ -203,6 +203,14 @@ class BaseModel:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
+    @staticmethod
+    def no_grad():
+        return torch.no_grad()
+
+    @staticmethod
+    def fp32(tensor):
+        return tensor.float()
+
     def optimizer_for(self, net_name):
         return self.optimizers[self.optimizer_of[net_name]]
 

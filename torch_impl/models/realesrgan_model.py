@@ -3,7 +3,8 @@
 In Real-ESRGAN the degradations run on the GPU inside the model; here RealESRGANDataset makes them in the data
 workers, so batches arrive with ``lq``, ``gt`` and ``gt_usm`` (the USM-sharpened GT) ready.
 """
-from common_data.loss_targets import check_realesrgan_options, usm_or_gt
+from common_data.loss_targets import check_realesrgan_options
+from common_data.training.recipes import RealESRGANRecipe, RealESRNetRecipe
 
 from . import MODELS
 from .esrgan_model import ESRGAN
@@ -11,7 +12,7 @@ from .sr_model import BaseSRModel
 
 
 @MODELS.register()
-class RealESRNet(BaseSRModel):
+class RealESRNet(RealESRNetRecipe, BaseSRModel):
     """``l_pix = pixel_criterion(G(lq), gt_usm if l1_gt_usm else gt)``; EMA 0.999 by default (Real-ESRNet x4plus).
 
     ``l1_gt_usm`` with a batch without ``gt_usm`` (e.g. from SRDataset) is an error (common_data.loss_targets).
@@ -23,12 +24,9 @@ class RealESRNet(BaseSRModel):
                          param_key_g, to_static)
         self.l1_gt_usm = bool(l1_gt_usm)
 
-    def pixel_target(self):
-        return usm_or_gt(self.gt, self.gt_usm, self.l1_gt_usm, "l1_gt_usm")
-
 
 @MODELS.register()
-class RealESRGAN(ESRGAN):
+class RealESRGAN(RealESRGANRecipe, ESRGAN):
     """Real-ESRGAN's GAN stage (realesrgan_model.py): plain (not relativistic) GAN loss from a U-Net discriminator.
 
     ``l1_gt_usm`` / ``percep_gt_usm`` / ``gan_gt_usm`` (default true / true / false) pick the sharpened GT per loss.
@@ -46,15 +44,3 @@ class RealESRGAN(ESRGAN):
                          pretrain_network_d, strict_load_d, param_key_d, to_static)
         self.l1_gt_usm, self.percep_gt_usm, self.gan_gt_usm = bool(l1_gt_usm), bool(percep_gt_usm), bool(gan_gt_usm)
         self.net_d_iters, self.net_d_init_iters = int(net_d_iters), int(net_d_init_iters)
-
-    def pixel_target(self):
-        return usm_or_gt(self.gt, self.gt_usm, self.l1_gt_usm, "l1_gt_usm")
-
-    def percep_target(self):
-        return usm_or_gt(self.gt, self.gt_usm, self.percep_gt_usm, "percep_gt_usm")
-
-    def gan_target(self):
-        return usm_or_gt(self.gt, self.gt_usm, self.gan_gt_usm, "gan_gt_usm")
-
-    def update_generator(self):
-        return self.current_iter % self.net_d_iters == 0 and self.current_iter > self.net_d_init_iters

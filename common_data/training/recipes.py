@@ -1,0 +1,167 @@
+"""The loss recipes of the four training models, written once for both backends.
+
+Which terms, which targets, when G and D step: BaseSRModel (PaddleGAN's PSNR stage), ESRGAN (PaddleGAN / BasicSR's
+GAN stage), RealESRNet and RealESRGAN (Real-ESRGAN's two stages). Each backend's model class mixes one of these in
+ahead of its BaseModel, which supplies the framework's part: ``nets`` and ``net(name)`` (unwrapped), ``zero_grad`` /
+``backward`` / ``step`` by net name (with gradient accumulation), ``set_requires_grad``, ``autocast()``,
+``no_grad()`` and ``fp32(tensor)``. Tensors are only used through methods paddle and torch share (``mean``,
+``detach``, ``clone``, arithmetic).
+
+Decisions (BasicSR's order where PaddleGAN's differed):
+  * the discriminator learns from real then fake, each its own forward and backward (DDP syncs each);
+  * in an iteration where only D learns (RealESRGAN's ``net_d_iters`` / ``net_d_init_iters``), G runs without
+    gradients;
+  * a USM-sharpened target requested without ``gt_usm`` in the batch is an error (common_data.loss_targets);
+  * the edge loss compares against the pixel loss's target.
+"""
+from ..errors import ConfigError
+from ..loss_targets import usm_or_gt
+from .gan_forms import relativistic_d_fake, relativistic_d_real, relativistic_g_loss
+
+
+class SRRecipe:
+    """BaseSRModel: ``l_pix = pixel_criterion(G(lq), gt)`` (+ ``l_edge`` against the same target)."""
+
+    def require(self, attr, example):
+        if getattr(self, attr, None) is None:
+            raise ConfigError(f"model.{attr} is missing for {type(self).__name__}: add e.g. {example}")
+
+    def pixel_target(self):
+        return self.gt
+
+    def generator_losses(self, output):
+        """Pixel (+ edge) losses of ``output``; returns the total and records each in ``self.losses``."""
+        total = 0.0
+        if self.pixel_criterion is not None:
+            self.losses["l_pix"] = self.pixel_criterion(output, self.pixel_target())
+            total = total + self.losses["l_pix"]
+        if self.edge_criterion is not None:
+            self.losses["l_edge"] = self.edge_criterion(output, self.pixel_target())
+            total = total + self.losses["l_edge"]
+        return total
+
+    def train_iter(self, optimizers=None):
+        self.require("pixel_criterion", "{name: L1Loss}")
+        self.losses.clear()
+        self.zero_grad("generator")
+        with self.autocast():
+            self.output = self.nets["generator"](self.lq)
+            total = self.generator_losses(self.output)
+        self.visual_items["output"] = self.output
+        self.backward(total)
+        self.step("generator")
+
+
+class ESRGANRecipe(SRRecipe):
+    """Generator step (pixel + perceptual + GAN), then discriminator step, every iteration.
+
+    ``relativistic: true`` (ESRGAN's default): the relativistic-average form (common_data.training.gan_forms);
+    ``false``: the plain GAN form (BasicSR's SRGANModel, Real-ESRGAN). Without ``gan_criterion`` the generator
+    trains alone. Loss keys: l_pix, l_edge, l_percep, l_style, l_g_gan, l_d_real, l_d_fake, out_d_real, out_d_fake.
+    """
+
+    def percep_target(self):
+        return self.gt
+
+    def gan_target(self):
+        return self.gt
+
+    def update_generator(self):
+        return True
+
+    def generator_losses(self, output):
+        total = super().generator_losses(output)
+        if self.perceptual_criterion is not None:
+            l_percep, l_style = self.perceptual_criterion(output, self.percep_target())
+            if l_percep is not None:
+                self.losses["l_percep"] = l_percep
+                total = total + l_percep
+            if l_style is not None:
+                self.losses["l_style"] = l_style
+                total = total + l_style
+        if self.gan_criterion is not None:
+            net_d = self.net("discriminator")  # frozen during the generator's step
+            if self.relativistic:
+                with self.no_grad():
+                    real_pred = net_d(self.gan_target())
+                l_g_gan = relativistic_g_loss(self.gan_criterion, real_pred, net_d(output))
+            else:
+                l_g_gan = self.gan_criterion(net_d(output), True, is_disc=False)
+            self.losses["l_g_gan"] = l_g_gan
+            total = total + l_g_gan
+        return total
+
+    def train_iter(self, optimizers=None):
+        if self.pixel_criterion is None and self.perceptual_criterion is None and self.gan_criterion is None:
+            raise ConfigError(f"model: {type(self).__name__} needs at least one of pixel_criterion, "
+                              f"perceptual_criterion, gan_criterion")
+        self.losses.clear()
+        has_d = self.gan_criterion is not None
+        if has_d:
+            self.set_requires_grad(self.net("discriminator"), False)
+        if self.update_generator():
+            self.zero_grad("generator")
+            with self.autocast():
+                self.output = self.nets["generator"](self.lq)
+                total = self.generator_losses(self.output)
+            self.backward(total)
+            self.step("generator")
+        else:  # only the discriminator learns in this iteration
+            with self.no_grad(), self.autocast():
+                self.output = self.net("generator")(self.lq)
+        self.visual_items["output"] = self.output
+        if has_d:
+            self.set_requires_grad(self.net("discriminator"), True)
+            self.discriminator_step(self.output.detach())
+
+    def discriminator_step(self, fake):
+        """Real then fake, each its own forward + backward."""
+        net_d, gan, real = self.nets["discriminator"], self.gan_criterion, self.gan_target()
+        self.zero_grad("discriminator")
+        with self.autocast():
+            if self.relativistic:
+                with self.no_grad():
+                    fake_ref = self.net("discriminator")(fake)
+                real_pred = net_d(real)
+                l_d_real = relativistic_d_real(gan, real_pred, fake_ref)
+            else:
+                real_pred = net_d(real)
+                l_d_real = gan(real_pred, True, is_disc=True)
+        self.backward(l_d_real)
+        with self.autocast():
+            fake_pred = net_d(fake.clone())
+            if self.relativistic:
+                l_d_fake = relativistic_d_fake(gan, fake_pred, real_pred)
+            else:
+                l_d_fake = gan(fake_pred, False, is_disc=True)
+        self.backward(l_d_fake)
+        self.step("discriminator")
+        self.losses["l_d_real"] = l_d_real
+        self.losses["l_d_fake"] = l_d_fake
+        self.losses["out_d_real"] = self.fp32(real_pred.detach()).mean()
+        self.losses["out_d_fake"] = self.fp32(fake_pred.detach()).mean()
+
+
+class RealESRNetRecipe(SRRecipe):
+    """``l_pix = pixel_criterion(G(lq), gt_usm if l1_gt_usm else gt)`` (Real-ESRNet x4plus)."""
+
+    def pixel_target(self):
+        return usm_or_gt(self.gt, self.gt_usm, self.l1_gt_usm, "l1_gt_usm")
+
+
+class RealESRGANRecipe(ESRGANRecipe):
+    """Real-ESRGAN's GAN stage: plain GAN form; ``l1_gt_usm`` / ``percep_gt_usm`` / ``gan_gt_usm`` pick the
+    sharpened GT per loss; G steps only when ``iter % net_d_iters == 0 and iter > net_d_init_iters``, D every
+    iteration."""
+
+    def pixel_target(self):
+        return usm_or_gt(self.gt, self.gt_usm, self.l1_gt_usm, "l1_gt_usm")
+
+    def percep_target(self):
+        return usm_or_gt(self.gt, self.gt_usm, self.percep_gt_usm, "percep_gt_usm")
+
+    def gan_target(self):
+        return usm_or_gt(self.gt, self.gt_usm, self.gan_gt_usm, "gan_gt_usm")
+
+    def update_generator(self):
+        return self.current_iter % self.net_d_iters == 0 and self.current_iter > self.net_d_init_iters
