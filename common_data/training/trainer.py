@@ -9,8 +9,7 @@ the checkpoint, so a resumed run sees the batches of an uninterrupted one.
 Ctrl-C / SIGTERM: during an optimizer update or a save, the run finishes it first; then the last finished
 iteration is saved (never a half-updated state) and KeyboardInterrupt propagates (exit 130 / 143).
 Multi-process: each rank reads its shard, losses are averaged over the ranks, rank 0 alone logs, validates and
-saves. Test hook: with ``ESRGAN_TWIN_SAVE_RANK_WEIGHTS=1`` every rank writes its final nets to
-``run_dir/rank{r}_final.<ext>``.
+saves. How a micro-batch trains is the backend's step strategy (common_data/training/steps.py).
 """
 import copy
 import math
@@ -35,8 +34,6 @@ from .host_rng import host_rng_state, seed_host, set_host_rng_state
 from .options import Options
 from .run_folders import find_auto_resume, make_run_dir
 from .validation import Validator
-
-RANK_WEIGHTS_ENV = "ESRGAN_TWIN_SAVE_RANK_WEIGHTS"
 
 
 class TrainingCore:
@@ -93,6 +90,7 @@ class TrainingCore:
             if "iters_per_epoch" in lr_cfg:
                 lr_cfg["iters_per_epoch"] = self.plan.steps_per_epoch(self.loader.batches_per_epoch)
             self.model.setup_optimizers(cfg.get("optimizer"), lr_cfg)
+        self.strategy = self.backend.step_strategy(self.model, cfg)
         self.validator = Validator(self)
         self.start_iter, self.loaded_iter = 1, None
         if self.args.load:
@@ -157,7 +155,7 @@ class TrainingCore:
             self.model.load_weights(state, path)
         else:
             check_same_optimizer(state, self.cfg.get("optimizer"), path)
-            self.model.load_training_state(state, path)
+            self.strategy.load_training_state(self.model, state, path)
         rng = state.get("rng") or {}
         set_host_rng_state(rng)
         self.backend.set_rng_state(rng)
@@ -173,7 +171,7 @@ class TrainingCore:
             name = self.backend.name
             self.backend.save_weights(os.path.join(self.run_dir, checkpoint_name(it, "weight", name)),
                                       self.model.nets_state(for_weights=True))
-            state = self.model.training_state()
+            state = self.strategy.training_state(self.model)
             state.update(epoch=it, seed=self.seed, rng={**host_rng_state(), **self.backend.rng_state()},
                          **{RECORD_KEY: optimizer_record(self.cfg.get("optimizer"))})
             self.backend.save_checkpoint(os.path.join(self.run_dir, checkpoint_name(it, "checkpoint", name)), state)
@@ -217,10 +215,6 @@ class TrainingCore:
             self._busy = False
             restore_handlers(previous)
         self.backend.barrier()  # the others wait while rank 0 validates and saves the last iteration
-        if os.environ.get(RANK_WEIGHTS_ENV) == "1":
-            ext = checkpoint_name(0, "weight", self.backend.name).rsplit(".", 1)[1]
-            self.backend.save_weights(os.path.join(self.run_dir, f"rank{self.rank}_final.{ext}"),
-                                      self.model.nets_state())
         self.log(f"training finished at iteration {self.total_iters}; weights in {self.run_dir}")
         return history
 
@@ -236,7 +230,7 @@ class TrainingCore:
             self._busy = True
             model.set_micro_step(k, steps)
             model.setup_input(batch)
-            model.train_iter()
+            self.strategy.train_iter(model)
             samples += len(batch["lq"])
             for name, value in model.get_current_losses().items():
                 sums[name] = sums.get(name, 0.0) + value / steps

@@ -23,7 +23,7 @@ class Validator:
 
     def strip(self, index=0):
         """LQ | bicubic | SR | GT strip (uint8 HWC RGB) of item ``index`` of the model's current batch, or None."""
-        items = self.trainer.model.get_current_visuals()
+        items = self.trainer.strategy.visuals(self.trainer.model)
         if items.get("output") is None:
             return None
         to_numpy, min_max = self.trainer.backend.to_numpy, self.trainer.min_max

@@ -7,6 +7,7 @@ paddle.DataParallel (gloo on the CPU build of paddle, NCCL on GPUs). ``--amp`` i
 import paddle
 
 from common_data.errors import ConfigError, UserError
+from common_data.training.steps import EagerStep
 
 from .. import metrics as backend_metrics  # noqa: F401  (registers LPIPSMetric in common_data's METRICS)
 from ..models import build_model
@@ -97,6 +98,9 @@ class PaddleBackend:
             model.nets[name] = paddle.DataParallel(net, find_unused_parameters=find_unused)
         if model.ema is not None:
             model.ema.copy_from_net()
+
+    def step_strategy(self, model, cfg):
+        return EagerStep()
 
     def build_dataloader(self, cfg_block, is_train, distributed, seed):
         return build_dataloader(cfg_block, is_train=is_train, distributed=distributed, seed=seed)

@@ -10,6 +10,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from common_data.training.steps import EagerStep
+
 from .. import metrics as backend_metrics  # noqa: F401  (registers LPIPSMetric in common_data's METRICS)
 from ..models import build_model
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
@@ -102,6 +104,9 @@ class TorchBackend:
             if any(p.requires_grad for p in net.parameters()):
                 model.nets[name] = DistributedDataParallel(
                     net, device_ids=ids, find_unused_parameters=bool(cfg.get("find_unused_parameters", False)))
+
+    def step_strategy(self, model, cfg):
+        return EagerStep()
 
     def build_dataloader(self, cfg_block, is_train, distributed, seed):
         return build_dataloader(cfg_block, is_train, distributed, seed)
