@@ -71,3 +71,110 @@ def test_static_step_matches_eager_training_and_resumes(fused, tmp_path):
     assert res["n_opt_state"] % 4 == 0 and res["n_opt_state"] > 0
     assert ("custom_op.bias_act" in res["ops"]) == (fused == "1"), res["ops"]
     assert bool(list(tmp_path.rglob("*.so"))) == (fused == "1")
+
+
+STRATEGY_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np, paddle
+    sys.path.insert(0, ROOT)
+    from paddle_impl.archs import rrdbnet_arch
+    from paddle_impl.engine import static_step
+    from paddle_impl.engine.backend import PaddleBackend
+    from paddle_impl.models import build_model
+
+    paddle.seed(0)
+    gen = {"name": "RRDBNet", "in_nc": 3, "out_nc": 3, "nf": 16, "nb": 1, "gc": 16}
+    cfg = {"model": {"name": "BaseSRModel", "generator": gen, "pixel_criterion": {"name": "L1Loss"},
+                     "to_static": True}}
+    model = build_model(cfg["model"])
+    model.setup_optimizers({"name": "Adam", "net_names": ["generator"], "beta1": 0.9, "beta2": 0.99},
+                           {"name": "MultiStepDecay", "learning_rate": 1e-3, "milestones": [10], "gamma": 0.5})
+    strategy = PaddleBackend().step_strategy(model, cfg)
+    eager = rrdbnet_arch.RRDBNet(**{k: v for k, v in gen.items() if k != "name"})
+    x = paddle.to_tensor(np.random.default_rng(1).random((1, 3, 8, 8), dtype=np.float32))
+    fused_calls, seen = [0], {}
+    real_bias_act_op = rrdbnet_arch.bias_act_op
+
+    def counting_bias_act_op():
+        fused_calls[0] += 1
+        return real_bias_act_op()
+
+    rrdbnet_arch.bias_act_op = counting_bias_act_op
+    real_build_arch, real_build_loss = static_step.build_arch, static_step.build_loss
+
+    def build_arch(*args):
+        seen["traced"] = real_build_arch(*args)
+        return seen["traced"]
+
+    def build_loss(*args):
+        # called while the copy is being traced: the eager nets of this process run their plain forward
+        def flags(net):
+            return [layer.onednn_ops for layer in net.sublayers(include_self=True) if hasattr(layer, "onednn_ops")]
+        seen["flags"] = {"traced": flags(seen["traced"]), "eager": flags(eager),
+                         "model": flags(model.nets["generator"])}
+        paddle.disable_static()
+        try:
+            before = fused_calls[0]
+            eager(x)
+            seen["eager_fused_calls"] = fused_calls[0] - before
+        finally:
+            paddle.enable_static()
+        return real_build_loss(*args)
+
+    static_step.build_arch, static_step.build_loss = build_arch, build_loss
+    rng = np.random.default_rng(0)
+    model.setup_input({"lq": rng.random((2, 3, 12, 12), dtype=np.float32),
+                       "gt": rng.random((2, 3, 48, 48), dtype=np.float32)})
+    strategy.train_iter(model)
+    with rrdbnet_arch.onednn_train_ops(eager):  # the positive control: the net's own flag does change its forward
+        before = fused_calls[0]
+        eager(x)
+        own_fused_calls = fused_calls[0] - before
+    state = strategy.training_state(model)
+    print(json.dumps({
+        "strategy": type(strategy).__name__, "eager_strategy": type(PaddleBackend().step_strategy(
+            build_model(dict(cfg["model"], to_static=False)), cfg)).__name__,
+        "model_attrs": sorted(vars(model)),
+        "model_static_values": [k for k, v in vars(model).items()
+                                if isinstance(v, (paddle.static.Program, static_step.StaticPixelStep))],
+        "strategy_has_program": isinstance(strategy.program, static_step.StaticPixelStep),
+        "flags": seen["flags"], "eager_fused_calls": seen["eager_fused_calls"], "own_fused_calls": own_fused_calls,
+        "losses": sorted(model.get_current_losses()),
+        "opt_keys": sorted(state["optim"]), "params": sorted(model.nets["generator"].state_dict()),
+    }))
+""")
+
+
+@pytest.fixture(scope="module")
+def strategy_run():
+    env = dict(os.environ, FLAGS_use_mkldnn="1", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-c", f"ROOT = {ROOT!r}\n" + STRATEGY_SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_to_static_model_holds_no_program_the_backend_strategy_does(strategy_run):
+    res = strategy_run
+    assert res["strategy"] == "StaticStep" and res["eager_strategy"] == "EagerStep"
+    assert res["strategy_has_program"] and not res["model_static_values"]
+    assert [k for k in res["model_attrs"] if "static" in k] == ["to_static"]
+    assert res["losses"] == ["l_pix"]
+
+
+def test_onednn_train_ops_change_only_the_traced_net(strategy_run):
+    """While the strategy traces its copy of the generator, other RRDBNets (the model's own, a fresh one) keep
+    their plain forward: the flag is the traced net's, not the module's."""
+    flags = strategy_run["flags"]
+    assert flags["traced"] and all(flags["traced"])
+    assert flags["eager"] and not any(flags["eager"]) and flags["model"] and not any(flags["model"])
+    assert strategy_run["eager_fused_calls"] == 0
+    assert strategy_run["own_fused_calls"] > 0
+
+
+def test_static_checkpoint_keeps_eager_trainings_optimizer_layout(strategy_run):
+    """generator.<param>_moment1_0 ... and LR_Scheduler, so runs resume across eager and static training."""
+    keys, params = set(strategy_run["opt_keys"]), strategy_run["params"]
+    assert "LR_Scheduler" in keys
+    for p in params:
+        assert {f"generator.{p}_moment1_0", f"generator.{p}_moment2_0"} <= keys, p

@@ -51,12 +51,10 @@ def torch_default_init(layer):
         uniform(layer.bias)
 
 
-_ONEDNN_TRAIN_OPS = False
-
-
 @contextlib.contextmanager
-def onednn_train_ops(enabled=True):
-    """Build the forward with ops whose oneDNN backward is fast (set by the static train step while it traces).
+def onednn_train_ops(net, enabled=True):
+    """Build ``net``'s forward with ops whose oneDNN backward is fast (set by the static train step on the copy it
+    traces); only ``net``'s RRDBNet layers change, other nets in the process keep their plain forward.
 
     Paddle 3.2.2's oneDNN backward of ``leaky_relu`` and of a broadcast bias add falls to oneDNN's reference
     kernels (``ref:any``: the conv writes NHWC, its backward blocked NCHW16c, and eltwise backward / the bias
@@ -66,17 +64,20 @@ def onednn_train_ops(enabled=True):
     ``where(x >= 0, x, slope * x)`` on plain kernels. Both give the same values and gradients (also at x == 0) and
     keep every parameter and state-dict name. Eager training, inference and export never enter this block.
     """
-    global _ONEDNN_TRAIN_OPS
-    old, _ONEDNN_TRAIN_OPS = _ONEDNN_TRAIN_OPS, enabled
+    layers = [layer for layer in net.sublayers(include_self=True) if isinstance(layer, (RRDBNet, ResidualDenseBlock))]
+    old = [layer.onednn_ops for layer in layers]
+    for layer in layers:
+        layer.onednn_ops = enabled
     try:
         yield
     finally:
-        _ONEDNN_TRAIN_OPS = old
+        for layer, value in zip(layers, old):
+            layer.onednn_ops = value
 
 
-def _conv_act(conv, x, lrelu=None):
-    """``conv(x)``, then ``lrelu`` when given; under ``onednn_train_ops`` with the ops described there."""
-    if not _ONEDNN_TRAIN_OPS or conv.bias is None or conv._padding_mode != 'zeros':
+def _conv_act(conv, x, lrelu=None, onednn_ops=False):
+    """``conv(x)``, then ``lrelu`` when given; with ``onednn_ops`` (see ``onednn_train_ops``) as described there."""
+    if not onednn_ops or conv.bias is None or conv._padding_mode != 'zeros':
         y = conv(x)
         return y if lrelu is None else lrelu(y)
     y = F.conv2d(x, conv.weight, None, conv._stride, conv._padding, conv._dilation, conv._groups, conv._data_format)
@@ -115,6 +116,8 @@ def pixel_unshuffle(x, factor):
 class ResidualDenseBlock(nn.Layer):
     """Five densely connected 3x3 convs (growth ``gc``), LeakyReLU(0.2), residual scaled by 0.2."""
 
+    onednn_ops = False  # this block's own flag, set by onednn_train_ops(net)
+
     def __init__(self, nf=64, gc=32):
         super().__init__()
         self.conv1 = nn.Conv2D(nf, gc, 3, 1, 1)
@@ -126,12 +129,12 @@ class ResidualDenseBlock(nn.Layer):
         default_init_weights([self.conv1, self.conv2, self.conv3, self.conv4, self.conv5], 0.1)
 
     def forward(self, x):
-        lrelu = self.lrelu
-        x1 = _conv_act(self.conv1, x, lrelu)
-        x2 = _conv_act(self.conv2, paddle.concat([x, x1], 1), lrelu)
-        x3 = _conv_act(self.conv3, paddle.concat([x, x1, x2], 1), lrelu)
-        x4 = _conv_act(self.conv4, paddle.concat([x, x1, x2, x3], 1), lrelu)
-        x5 = _conv_act(self.conv5, paddle.concat([x, x1, x2, x3, x4], 1))
+        lrelu, ops = self.lrelu, self.onednn_ops
+        x1 = _conv_act(self.conv1, x, lrelu, ops)
+        x2 = _conv_act(self.conv2, paddle.concat([x, x1], 1), lrelu, ops)
+        x3 = _conv_act(self.conv3, paddle.concat([x, x1, x2], 1), lrelu, ops)
+        x4 = _conv_act(self.conv4, paddle.concat([x, x1, x2, x3], 1), lrelu, ops)
+        x5 = _conv_act(self.conv5, paddle.concat([x, x1, x2, x3, x4], 1), None, ops)
         return x5 * 0.2 + x
 
 
@@ -157,6 +160,8 @@ class RRDBNet(nn.Layer):
     The residual-dense-block convs get BasicSR's 0.1-scaled Kaiming init; the other convs get PyTorch's default
     init (not Paddle's) so both backends start from the same distribution.
     """
+
+    onednn_ops = False  # this net's own flag, set by onednn_train_ops(net)
 
     def __init__(self, in_nc=3, out_nc=3, nf=64, nb=23, gc=32, scale=4, *, num_in_ch=None, num_out_ch=None,
                  num_feat=None, num_block=None, num_grow_ch=None):
@@ -190,11 +195,12 @@ class RRDBNet(nn.Layer):
             if pad_h or pad_w:
                 feat = F.pad(feat, [0, pad_w, 0, pad_h], mode='reflect')
             feat = pixel_unshuffle(feat, self.unshuffle)
-        feat = _conv_act(self.conv_first, feat)
-        feat = feat + _conv_act(self.trunk_conv, self.RRDB_trunk(feat))
-        feat = _conv_act(self.upconv1, F.interpolate(feat, scale_factor=2, mode='nearest'), self.lrelu)
-        feat = _conv_act(self.upconv2, F.interpolate(feat, scale_factor=2, mode='nearest'), self.lrelu)
-        out = _conv_act(self.conv_last, _conv_act(self.HRconv, feat, self.lrelu))
+        lrelu, ops = self.lrelu, self.onednn_ops
+        feat = _conv_act(self.conv_first, feat, None, ops)
+        feat = feat + _conv_act(self.trunk_conv, self.RRDB_trunk(feat), None, ops)
+        feat = _conv_act(self.upconv1, F.interpolate(feat, scale_factor=2, mode='nearest'), lrelu, ops)
+        feat = _conv_act(self.upconv2, F.interpolate(feat, scale_factor=2, mode='nearest'), lrelu, ops)
+        out = _conv_act(self.conv_last, _conv_act(self.HRconv, feat, lrelu, ops), None, ops)
         if out.shape[2] != h * self.scale or out.shape[3] != w * self.scale:
             out = out[:, :, :h * self.scale, :w * self.scale]
         return out

@@ -13,6 +13,7 @@ from .. import metrics as backend_metrics  # noqa: F401  (registers LPIPSMetric 
 from ..models import build_model
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .data import build_dataloader
+from .static_step import StaticStep
 
 
 class PaddleBackend:
@@ -100,6 +101,9 @@ class PaddleBackend:
             model.ema.copy_from_net()
 
     def step_strategy(self, model, cfg):
+        """``model.to_static: true``: the static-graph + oneDNN step (engine/static_step.py), else eager."""
+        if getattr(model, "to_static", False):
+            return StaticStep(model, cfg["model"])
         return EagerStep()
 
     def build_dataloader(self, cfg_block, is_train, distributed, seed):

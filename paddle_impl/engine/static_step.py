@@ -1,5 +1,9 @@
 """Static-graph + oneDNN training step for pixel-loss SR models (PaddleGAN's ``to_static: True``).
 
+``StaticStep`` is the step strategy (common_data/training/steps.py) that ``PaddleBackend.step_strategy`` returns
+for ``model.to_static: true``; it owns the compiled program (``StaticPixelStep``) and its optimizer state, so the
+model stays an eager model.
+
 Paddle's eager mode on CPU runs convolutions through im2col and an old MKL, several times slower than PyTorch;
 a static program run by the Executor with ``FLAGS_use_mkldnn=1`` uses oneDNN kernels and closes most of that gap
 (see README's benchmark table). The program is built once for fixed patch shapes: ``net(lq)`` -> loss ->
@@ -14,8 +18,14 @@ import contextlib
 import numpy as np
 import paddle
 
+from common_data.errors import ConfigError
+from common_data.training.recipes import ESRGANRecipe
+
+from ..archs import build_arch
 from ..archs.rrdbnet_arch import check_onednn_train_channels, onednn_train_ops
 from ..cpu_ops import bias_act_op
+from ..losses import build_loss
+from .optimizer import build_optimizer
 
 
 @contextlib.contextmanager
@@ -60,7 +70,7 @@ class StaticPixelStep:
             self.net = build_net()
             if onednn:
                 check_onednn_train_channels(self.net)
-            with onednn_train_ops(onednn):
+            with onednn_train_ops(self.net, onednn):
                 self.loss = build_loss()(self.net(lq), gt)
             self.optimizer = make_optimizer(self.net.parameters())
             self.optimizer.minimize(self.loss)
@@ -105,3 +115,81 @@ class StaticPixelStep:
                     var = self.scope.find_var(pname + skey[len(key):])
                     if var is not None:
                         var.get_tensor().set(np.ascontiguousarray(value), paddle.CPUPlace())
+
+
+class StaticStep:
+    """The step strategy of ``model.to_static: true``: BaseSRModel / RealESRNet's ``l_pix`` step as one program.
+
+    The program is built on the first batch (again when the patch shapes change) from ``model.generator`` and
+    ``model.pixel_criterion``; after each step the eager generator receives its weights, so validation, EMA
+    (``model.end_iteration``) and weight files see eager training's names. The checkpoint keeps eager training's
+    layout: the generator's optimizer entry holds the Adam state as ``generator.<param>_moment1_0`` ... and
+    ``LR_Scheduler``, so a run resumes across eager and static. The output visual is computed on demand.
+    """
+
+    name = "static"
+
+    def __init__(self, model, model_cfg):
+        if isinstance(model, ESRGANRecipe):
+            raise ConfigError(f"model.to_static: the static-graph step trains BaseSRModel or RealESRNet (a "
+                              f"pixel_criterion alone), not {type(model).__name__}; set -o model.to_static=false")
+        self.generator_cfg, self.pixel_cfg = model_cfg["generator"], model_cfg["pixel_criterion"]
+        self.program = None  # StaticPixelStep of the current patch shapes
+        self.pending = None  # generator optimizer state from --resume, for the next program built
+
+    def train_iter(self, model):
+        if model.accumulate_steps > 1:
+            raise ConfigError("model.to_static does not combine with accumulate_steps > 1; drop one of them")
+        lq, target = model.lq.numpy(), model.pixel_target().numpy()
+        if self.program is None or not self.program.accepts(lq, target):
+            self.program = self.build(model, lq.shape, target.shape)
+        model.losses.clear()
+        model.losses["l_pix"] = self.program.step(lq, target)
+        model.nets["generator"].set_state_dict({k: paddle.to_tensor(v) for k, v in self.program.get_weights().items()})
+        model.visual_items.pop("output", None)  # computed on demand by visuals()
+
+    def build(self, model, lq_shape, gt_shape):
+        """A program for these shapes, starting from the eager generator and the optimizer state so far."""
+        opt_name = model.optimizer_name_for("generator")
+        block = model.optimizer_blocks[opt_name]
+        program = StaticPixelStep(lambda: build_arch(self.generator_cfg, "model.generator"),
+                                  lambda: build_loss(self.pixel_cfg, "model.pixel_criterion"),
+                                  lambda params: build_optimizer(block, params, model.lr_scheduler,
+                                                                 where=f"optimizer.{opt_name}"),
+                                  lq_shape, gt_shape)
+        program.set_weights(model.nets["generator"].state_dict())
+        state = self.generator_optimizer_state()
+        if state:
+            program.set_optimizer_state({k[len("generator."):]: _array(v) for k, v in state.items()})
+        self.pending = None
+        return program
+
+    def generator_optimizer_state(self):
+        """``{"generator.<param>_<suffix>": array}`` of the current program, else what --resume read."""
+        if self.program is not None:
+            return {f"generator.{k}": v for k, v in self.program.optimizer_state().items()}
+        return dict(self.pending or {})
+
+    def training_state(self, model):
+        state = model.training_state()
+        opt_state = self.generator_optimizer_state()
+        opt_state["LR_Scheduler"] = model.lr_scheduler.state_dict()
+        state[model.optimizer_name_for("generator")] = opt_state
+        return state
+
+    def load_training_state(self, model, state, source):
+        model.load_training_state(state, source)
+        opt_name = model.optimizer_name_for("generator")
+        self.pending = {k: v for k, v in state[opt_name].items() if k.startswith("generator.")}
+        self.program = None
+
+    def visuals(self, model):
+        visuals = model.get_current_visuals()
+        if "output" not in visuals and model.lq is not None:
+            with paddle.no_grad():
+                visuals["output"] = model.nets["generator"](model.lq)
+        return visuals
+
+
+def _array(value):
+    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
