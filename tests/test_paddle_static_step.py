@@ -131,7 +131,25 @@ STRATEGY_SCRIPT = textwrap.dedent("""
         eager(x)
         own_fused_calls = fused_calls[0] - before
     state = strategy.training_state(model)
+    # static -> eager -> static: the checkpoint an eager run writes from it resumes a new static step identically
+    static_step.build_arch, static_step.build_loss = real_build_arch, real_build_loss
+    plain = dict(cfg["model"], to_static=False)
+    eager_model, again = build_model(plain), build_model(cfg["model"])
+    for m in (eager_model, again):
+        m.setup_optimizers({"name": "Adam", "net_names": ["generator"], "beta1": 0.9, "beta2": 0.99},
+                           {"name": "MultiStepDecay", "learning_rate": 1e-3, "milestones": [10], "gamma": 0.5})
+    eager_model.load_training_state(state, "static")
+    resumed = PaddleBackend().step_strategy(again, cfg)
+    resumed.load_training_state(again, eager_model.training_state(), "eager")
+    batch = {"lq": rng.random((2, 3, 12, 12), dtype=np.float32), "gt": rng.random((2, 3, 48, 48), dtype=np.float32)}
+    continued = []
+    for m, s in ((model, strategy), (again, resumed)):
+        for _ in range(2):  # the second loss follows a step that used the restored Adam moments
+            m.setup_input(batch)
+            s.train_iter(m)
+            continued.append(m.get_current_losses()["l_pix"])
     print(json.dumps({
+        "continued": continued,
         "strategy": type(strategy).__name__, "eager_strategy": type(PaddleBackend().step_strategy(
             build_model(dict(cfg["model"], to_static=False)), cfg)).__name__,
         "model_attrs": sorted(vars(model)),
@@ -178,3 +196,21 @@ def test_static_checkpoint_keeps_eager_trainings_optimizer_layout(strategy_run):
     assert "LR_Scheduler" in keys
     for p in params:
         assert {f"generator.{p}_moment1_0", f"generator.{p}_moment2_0"} <= keys, p
+
+
+def test_static_state_resumes_through_an_eager_models_checkpoint(strategy_run):
+    continued = strategy_run["continued"]
+    assert continued[2:] == pytest.approx(continued[:2], rel=1e-6)
+
+
+def test_to_static_refuses_gan_models_in_one_line():
+    """The static step trains l_pix alone: an ESRGAN-family model asking for it is a ConfigError, not eager
+    training under a to_static config."""
+    pytest.importorskip("paddle")
+    from common_data.errors import ConfigError
+    from paddle_impl.engine.backend import PaddleBackend
+    from paddle_impl.models import build_model
+    model_cfg = {"name": "ESRGAN", "generator": {"name": "RRDBNet", "nf": 16, "nb": 1, "gc": 16},
+                 "pixel_criterion": {"name": "L1Loss"}, "to_static": True}
+    with pytest.raises(ConfigError, match=r"model\.to_static.*not ESRGAN.*model\.to_static=false"):
+        PaddleBackend().step_strategy(build_model(model_cfg), {"model": model_cfg})
