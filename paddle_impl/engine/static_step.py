@@ -49,7 +49,7 @@ def onednn_enabled():
 class StaticPixelStep:
     """One compiled train step ``loss = criterion(net(lq), gt)``; Adam state lives in the static scope.
 
-    ``build_net()`` / ``build_loss()`` make fresh layers inside the program; ``make_optimizer(parameters)`` returns a
+    ``make_net()`` / ``make_loss()`` make fresh layers inside the program; ``make_optimizer(parameters)`` returns a
     paddle optimizer (its LRScheduler is stepped by the caller as in eager training).
 
     With oneDNN on, an RRDBNet whose widths oneDNN cannot train is refused (``check_onednn_train_channels``), and the
@@ -57,7 +57,7 @@ class StaticPixelStep:
     on first use, or as plain ops whose backward has fast kernels; same values, gradients and parameter names).
     """
 
-    def __init__(self, build_net, build_loss, make_optimizer, lq_shape, gt_shape):
+    def __init__(self, make_net, make_loss, make_optimizer, lq_shape, gt_shape):
         onednn = onednn_enabled()
         if onednn:
             bias_act_op()  # build or load it (or log why not) before tracing
@@ -67,11 +67,11 @@ class StaticPixelStep:
         with static_mode(), paddle.static.scope_guard(self.scope), paddle.static.program_guard(self.main, self.startup):
             lq = paddle.static.data("lq", [None, *self.lq_shape], "float32")
             gt = paddle.static.data("gt", [None, *self.gt_shape], "float32")
-            self.net = build_net()
+            self.net = make_net()
             if onednn:
                 check_onednn_train_channels(self.net)
             with onednn_train_ops(self.net, onednn):
-                self.loss = build_loss()(self.net(lq), gt)
+                self.loss = make_loss()(self.net(lq), gt)
             self.optimizer = make_optimizer(self.net.parameters())
             self.optimizer.minimize(self.loss)
             self._names = {k: v.name for k, v in self.net.state_dict().items()}
