@@ -14,7 +14,7 @@ TOP_LEVEL_KEYS = {
     "dataset": dict, "lr_scheduler": dict, "optimizer": dict, "validate": dict, "log_config": dict,
     "snapshot_config": dict, "export_model": list, "enable_visualdl": bool, "backend": str, "seed": int,
     "is_train": bool, "image_num": int, "find_unused_parameters": bool, "amp": bool, "amp_level": str,
-    "accumulate_steps": int, "debug": bool, "profiler_options": (str, type(None)),
+    "accumulate_steps": int, "debug": bool, "profiler_options": (str, type(None)), "precision": str,
 }
 # Keys that an override may add even when the file does not have them.
 ADDABLE_TOP_LEVEL = set(TOP_LEVEL_KEYS)

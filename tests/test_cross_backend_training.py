@@ -76,6 +76,7 @@ def train(config_name, backend, start, tmp_path, model=None):
         cfg = shrink(yaml.safe_load(f), os.path.join(root, "demo"), str(tmp_path / backend))
     cfg["total_iters"] = ITERS
     cfg["seed"] = 0  # esrgan_x4_anime.yaml names none: a run would draw its own
+    cfg["precision"] = "fp32"  # the frameworks' fp32 arithmetic is compared (auto is bf16 on some CPUs, for torch)
     if "periods" in cfg["lr_scheduler"]:
         cfg["lr_scheduler"]["periods"] = [ITERS]
     cfg["model"].update(model or {})

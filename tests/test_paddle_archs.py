@@ -100,7 +100,7 @@ def test_onednn_train_ops_give_the_same_outputs_and_gradients_also_at_exact_zero
         return out.numpy(), xt.grad.numpy(), grads
 
     plain = run()
-    with onednn_train_ops():
+    with onednn_train_ops(net):
         traced = run()
     np.testing.assert_allclose(traced[0], plain[0], rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(traced[1], plain[1], rtol=1e-5, atol=1e-7)

@@ -18,6 +18,7 @@ if ROOT not in sys.path:
 
 from common_data.config import BACKENDS, check_data_paths, load_config  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
+from common_data.precision import PRECISIONS  # noqa: E402
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -37,7 +38,11 @@ def parse_args(argv=None):
                         help="override config keys, e.g. -o total_iters=1000 dataset.train.batch_size=4 "
                              "(repeat -o as often as you like: every override applies)")
     parser.add_argument("--seed", type=int, default=None, help="seed python, numpy and the framework")
-    parser.add_argument("--amp", action="store_true", help="mixed precision where the backend supports it")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="auto (default: bf16 on CPUs with AMX / AVX512-BF16, fp16 on CUDA, else fp32), fp32, "
+                             "bf16 or fp16 (the torch backend; paddle trains in fp32); overrides the config's")
+    parser.add_argument("--amp", action="store_true",
+                        help="mixed precision where the backend supports it (bf16 on CPU, fp16 on GPU)")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="paddle or torch (default: the config's backend: key, else paddle)")
     parser.add_argument("--debug", action="store_true",

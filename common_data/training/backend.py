@@ -7,6 +7,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..precision import Precision
+
 
 class Backend(Protocol):
     """One per framework: ``paddle_impl.engine.backend.PaddleBackend``, ``torch_impl.engine.backend.TorchBackend``."""
@@ -43,13 +45,14 @@ class Backend(Protocol):
         """Restore what ``rng_state`` returned (missing keys are left alone)."""
 
     # ---- model, data and precision
-    def amp_dtype(self, flag: bool, in_config: bool, log) -> Any:
-        """The autocast dtype for ``--amp`` / ``amp: true`` (None: float32); says what it chose through ``log``."""
+    def resolve_precision(self, requested: str | None, amp: bool) -> Precision:
+        """The training precision for ``requested`` (common_data.precision's choices; None: ``auto``, or the
+        backend's mixed precision when ``amp``)."""
 
     def build_model(self, model_cfg) -> Any:
         """The training model named by ``model.name``."""
 
-    def place_model(self, model, amp_dtype) -> None:
+    def place_model(self, model, precision: Precision) -> None:
         """Move nets and criteria to the device, make the EMA shadow, set AMP (before optimizers are built)."""
 
     def wrap_distributed(self, model, cfg) -> None:

@@ -77,8 +77,10 @@ class TrainingCore:
         self.min_max = parse_min_max(cfg.get("min_max") or (0.0, 1.0))
         self.model = self.backend.build_model(cfg.model)
         self.model.log, self.model.min_max = self.log, self.min_max
-        self.backend.place_model(self.model, self.backend.amp_dtype(bool(self.args.amp), bool(cfg.get("amp")),
-                                                                    self.log))
+        # --precision, else the config's precision:, else auto (--amp / amp: true: the backend's mixed precision)
+        self.precision = self.backend.resolve_precision(self.args.precision or cfg.get("precision"),
+                                                        bool(self.args.amp or cfg.get("amp")))
+        self.backend.place_model(self.model, self.precision)
         self.loader, self.total_iters = None, self.plan.total_iters
         if not self.evaluate_only:
             if not (cfg.get("dataset") or {}).get("train"):
@@ -119,6 +121,7 @@ class TrainingCore:
                 yaml.safe_dump(to_plain(self.cfg), f, sort_keys=False, allow_unicode=True)
         self.log(f"run folder: {self.run_dir} (backend {self.backend.name}, {self.backend.describe_device()}, "
                  f"{self.world_size} process(es), seed {self.seed})")
+        self.log(self.precision.describe())
 
     def log(self, message):
         """Rank 0: a stamped line on stdout and in run_dir/log.txt (common_data.run_log)."""

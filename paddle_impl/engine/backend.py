@@ -1,12 +1,13 @@
 """The Paddle adapter of the training core (common_data/training/backend.py): processes, generator, device, files.
 
 Multi-process: ``python -m paddle.distributed.launch --nproc_per_node 2 tools/main.py -c CFG`` wraps the nets in
-paddle.DataParallel (gloo on the CPU build of paddle, NCCL on GPUs). ``--amp`` is accepted and trains in float32
-(paddle's eager autocast is a no-op on CPU).
+paddle.DataParallel (gloo on the CPU build of paddle, NCCL on GPUs). Training runs in fp32 (``precision: auto`` resolves to it; bf16 /
+fp16 are refused in one line): paddle's eager autocast is a no-op on CPU.
 """
 import paddle
 
 from common_data.errors import ConfigError, UserError
+from common_data.precision import Precision, check_precision
 from common_data.training.steps import EagerStep
 
 from .. import metrics as backend_metrics  # noqa: F401  (registers LPIPSMetric in common_data's METRICS)
@@ -14,6 +15,9 @@ from ..models import build_model
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .data import build_dataloader
 from .static_step import StaticStep
+
+
+FP32_ONLY = "paddle 3.2 trains in fp32 on CPUs: its eager bf16 autocast is a no-op there"
 
 
 class PaddleBackend:
@@ -72,15 +76,19 @@ class PaddleBackend:
         """Nothing to restore (see rng_state)."""
 
     # ---- model, data and precision
-    def amp_dtype(self, flag, in_config, log):
-        if flag or in_config:
-            log("amp requested: the paddle backend trains in float32 (eager autocast is a no-op on CPU)")
-        return None
+    def resolve_precision(self, requested, amp):
+        """fp32: Paddle 3.2's eager autocast is a no-op on CPU and its static oneDNN bf16 program fails (README)."""
+        name = check_precision(requested or "auto")
+        if name in ("bf16", "fp16"):
+            raise ConfigError(f"precision {name}: the paddle backend trains in fp32 ({FP32_ONLY}); use --backend "
+                              f"torch for {name}, or precision auto / fp32")
+        reason = FP32_ONLY + ("; --amp / amp: true change nothing here" if amp else "")
+        return Precision("fp32", reason if name == "auto" else "as configured")
 
     def build_model(self, model_cfg):
         return build_model(model_cfg)
 
-    def place_model(self, model, amp_dtype):
+    def place_model(self, model, precision):
         """Nothing to move: paddle places tensors on its default device; the model made its EMA shadow."""
 
     def wrap_distributed(self, model, cfg):

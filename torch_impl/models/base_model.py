@@ -44,6 +44,7 @@ class BaseModel:
         self.device = torch.device('cpu')
         self.amp_dtype = None
         self.scaler = None
+        self.channels_last = False
         self.current_iter = 0
         self.micro_step, self.accumulate_steps = 0, 1
         self.steps_in_iteration = 0  # optimizer steps taken in the current iteration
@@ -63,11 +64,14 @@ class BaseModel:
     def build_criterion(cfg, where):
         return build_loss(cfg, where) if cfg else None
 
-    def setup(self, device='cpu', distributed=False, amp_dtype=None, find_unused_parameters=False):
-        """Move nets / criteria to ``device``, create the EMA shadow, wrap trainable nets in DDP."""
+    def setup(self, device='cpu', amp_dtype=None, channels_last=False):
+        """Move nets / criteria to ``device`` (nets and inputs ``channels_last`` if asked), create the EMA shadow,
+        autocast in ``amp_dtype`` (None: float32; float16 adds a GradScaler). The engine wraps nets in DDP."""
         self.device = torch.device(device)
+        self.channels_last = bool(channels_last)
+        memory_format = torch.channels_last if channels_last else torch.preserve_format
         for name, net in self.nets.items():
-            self.nets[name] = net.to(self.device)
+            self.nets[name] = net.to(self.device, memory_format=memory_format)
         for attr in self.CRITERIA:
             crit = getattr(self, attr, None)
             if crit is not None:
@@ -77,12 +81,6 @@ class BaseModel:
         self.amp_dtype = amp_dtype
         if amp_dtype == torch.float16:
             self.scaler = torch.amp.GradScaler(self.device.type)
-        if distributed:
-            ids = [self.device.index] if self.device.type == 'cuda' else None
-            for name, net in self.nets.items():
-                if any(p.requires_grad for p in net.parameters()):
-                    self.nets[name] = DistributedDataParallel(net, device_ids=ids,
-                                                              find_unused_parameters=find_unused_parameters)
 
     def net(self, name):
         """The bare module of a net (unwrapped from DistributedDataParallel)."""
@@ -172,7 +170,8 @@ class BaseModel:
 
     # ----------------------------------------------------------------- inputs
     def to_tensor(self, array):
-        return torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32).to(self.device)
+        tensor = torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32).to(self.device)
+        return tensor.contiguous(memory_format=torch.channels_last) if self.channels_last else tensor
 
     def setup_input(self, batch):
         """A collated batch of numpy arrays (``lq``, ``gt``, optional ``gt_usm``, paths) -> tensors."""

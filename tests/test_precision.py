@@ -1,0 +1,106 @@
+"""``precision`` (auto / fp32 / bf16 / fp16): resolution from the CPU's flags (simulated), bf16 training on the torch
+backend (autocast + channels_last, fp32 master weights and checkpoints, resumable across precisions), and the paddle
+backend's fp32-only answer."""
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from common_data.errors import ConfigError
+from common_data.precision import cpu_bf16_feature, cpu_flags, resolve_precision
+from test_torch_engine import demo, load_cfg, make_cfg, only_run_dir  # noqa: F401  (demo is a fixture)
+from torch_impl.engine import checkpoint as ckpt
+from torch_impl.engine.trainer import Options, Trainer
+
+AMX = {"fpu", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
+AVX512_BF16 = {"fpu", "avx512f", "avx512_bf16"}
+PLAIN = {"fpu", "avx2", "fma"}
+
+
+@pytest.mark.parametrize("flags, name, feature", [(AMX, "bf16", "AMX-BF16"), (AVX512_BF16, "bf16", "AVX512-BF16"),
+                                                  (PLAIN, "fp32", None)])
+def test_auto_picks_bf16_only_on_cpus_whose_flags_show_native_bf16(flags, name, feature):
+    choice = resolve_precision("auto", "cpu", flags=flags)
+    assert choice.name == name and cpu_bf16_feature(flags) == feature
+    assert (feature or "neither AMX-BF16 nor AVX512-BF16") in choice.reason
+
+
+def test_explicit_choices_and_their_refusals():
+    assert resolve_precision("fp32", "cpu", flags=AMX).name == "fp32"
+    emulated = resolve_precision("bf16", "cpu", flags=PLAIN)
+    assert emulated.name == "bf16" and "emulated" in emulated.reason
+    assert resolve_precision(None, "cuda").name == "fp16"
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
+        resolve_precision("fp16", "cpu", flags=AMX)
+    with pytest.raises(ConfigError, match="no bf16 support"):
+        resolve_precision("bf16", "cuda", cuda_bf16=False)
+    with pytest.raises(ConfigError, match=r"precision must be one of auto, fp32, bf16, fp16, got 'half'"):
+        resolve_precision("half", "cpu")
+
+
+def test_cpu_flags_are_read_from_the_flags_line(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 avx512_bf16 amx_tile\n\n")
+    assert cpu_flags(str(info)) == {"fpu", "avx2", "avx512_bf16", "amx_tile"}
+    assert cpu_flags(str(tmp_path / "missing")) == set()
+
+
+def bf16_dtypes_seen(trainer):
+    seen = []
+    trainer.model.net("generator").conv_first.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    return seen
+
+
+def test_bf16_training_autocasts_in_channels_last_and_keeps_fp32_weights(demo, tmp_path):  # noqa: F811
+    trainer = Trainer(load_cfg(tmp_path, make_cfg(demo, tmp_path / "out", total_iters=2, precision="bf16")),
+                      Options(seed=1))
+    net = trainer.model.net("generator")
+    assert trainer.model.amp_dtype == torch.bfloat16
+    assert net.conv_first.weight.is_contiguous(memory_format=torch.channels_last)
+    seen = bf16_dtypes_seen(trainer)
+    history = trainer.train()
+    trainer.close()
+    assert torch.bfloat16 in seen and all(math.isfinite(h["l_pix"]) for h in history)
+    state = ckpt.load_checkpoint(os.path.join(only_run_dir(tmp_path / "out"), "iter_2_checkpoint.pth"))
+    assert {v.dtype for v in state["generator"].values()} == {torch.float32}
+    assert "precision bf16 (as configured" in open(os.path.join(trainer.run_dir, "log.txt")).read()
+
+
+def test_bf16_losses_stay_close_to_fp32(demo, tmp_path):  # noqa: F811
+    """Same seed, same data: bf16 autocast keeps l_pix within 2 % of fp32's (bf16 has an 8-bit mantissa, 0.4 %)."""
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        cfg = make_cfg(demo, tmp_path / precision, total_iters=3, precision=precision)
+        trainer = Trainer(load_cfg(tmp_path, cfg, precision), Options(seed=7))
+        runs[precision] = [h["l_pix"] for h in trainer.train()]
+        trainer.close()
+    np.testing.assert_allclose(runs["bf16"], runs["fp32"], rtol=2e-2)
+    assert runs["bf16"] != runs["fp32"]  # bf16 did run
+
+
+@pytest.mark.parametrize("first, then", [("bf16", "fp32"), ("fp32", "bf16")])
+def test_a_run_resumes_at_another_precision(demo, tmp_path, first, then):  # noqa: F811
+    cfg = make_cfg(demo, tmp_path / "a", total_iters=2, precision=first)
+    trainer = Trainer(load_cfg(tmp_path, cfg, "a"), Options(seed=2))
+    trainer.train()
+    trainer.close()
+    resume = os.path.join(trainer.run_dir, "iter_2_checkpoint.pth")
+    cfg = make_cfg(demo, tmp_path / "b", total_iters=4, precision=then)
+    resumed = Trainer(load_cfg(tmp_path, cfg, "b"), Options(resume=resume))
+    assert resumed.start_iter == 3 and resumed.precision.name == then
+    history = resumed.train()
+    resumed.close()
+    assert len(history) == 2 and all(math.isfinite(h["l_pix"]) for h in history)
+
+
+def test_paddle_backend_trains_in_fp32_and_refuses_bf16_in_one_line(demo, tmp_path):  # noqa: F811
+    from paddle_impl.engine.trainer import Trainer as PaddleTrainer
+    cfg = make_cfg(demo, tmp_path / "p", total_iters=1)
+    trainer = PaddleTrainer(load_cfg(tmp_path, cfg, "auto"), Options(seed=1))
+    assert trainer.precision.name == "fp32" and "paddle" in trainer.precision.reason
+    trainer.close()
+    with pytest.raises(ConfigError, match=r"precision bf16: the paddle backend trains in fp32.*--backend torch"):
+        PaddleTrainer(load_cfg(tmp_path, dict(cfg, precision="bf16"), "bf16"), Options(seed=1))
+    assert os.listdir(tmp_path / "p") == [trainer.run_dir.rsplit(os.sep, 1)[1]]  # the refusal made no run folder
