@@ -25,12 +25,14 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 from common_data import weights as W  # noqa: E402
 
-# engine label -> tools/infer.py --backend
+# engine label -> (tools/infer.py --backend, --precision)
 ENGINES = {
-    "torch eager": "torch",
-    "onnxruntime": "onnx",
-    "paddle eager": "paddle",
-    "Paddle Inference (oneDNN)": "paddle-inference",
+    "torch eager": ("torch", "fp32"),
+    "onnxruntime": ("onnx", "fp32"),
+    "paddle eager": ("paddle", "fp32"),
+    "Paddle Inference (oneDNN)": ("paddle-inference", "fp32"),
+    "torch bf16 + channels_last": ("torch", "bf16"),
+    "Paddle Inference bf16": ("paddle-inference", "bf16"),
 }
 ESRGAN_X4_MACS = 17.9e6  # RRDBNet nb=23 nf=64 gc=32 x4, per input pixel (ESRGAN's published cost)
 
@@ -114,7 +116,7 @@ def speed_worker(args):
     import numpy as np
     import infer
     with tempfile.TemporaryDirectory() as workdir:
-        up = infer.load_upscaler(args.weights, args.backend, workdir=workdir)
+        up = infer.load_upscaler(args.weights, args.backend, workdir=workdir, precision=args.precision)
         x = np.random.default_rng(0).random(args.shape, dtype=np.float32)
         t0 = time.perf_counter()
         up.forward(x)
@@ -158,8 +160,8 @@ def measure_speed(args, weights, env):
     for _ in range(args.rounds):
         for nb in args.nb:
             for name in args.engines:
-                backend = ENGINES[name]
-                cmd = [sys.executable, __file__, "--speed-worker", backend, "--weights",
+                backend, precision = ENGINES[name]
+                cmd = [sys.executable, __file__, "--speed-worker", backend, "--precision", precision, "--weights",
                        weights_for(backend, weights[nb]), "--repeats", str(args.repeats),
                        "--shape", *map(str, (1, 3, args.size, args.size))]
                 r = run_json(cmd, env)
@@ -179,9 +181,9 @@ def measure_rss(args, weights, folder, env):
     cv2.imwrite(image, cv2.resize(small, (args.rss_size, args.rss_size), interpolation=cv2.INTER_CUBIC))
     out = {}
     for name in args.engines:
-        backend = ENGINES[name]
+        backend, precision = ENGINES[name]
         infer_args = ["-i", image, "-o", os.path.join(folder, "out"), "-n", weights_for(backend, weights),
-                      "--backend", backend, "--tile", str(args.tile)]
+                      "--backend", backend, "--precision", precision, "--tile", str(args.tile)]
         r = run_json([sys.executable, __file__, "--rss-worker", *infer_args], env)
         if r and r["rc"] == 0:
             out[name] = (r["rss_mib"], r["seconds"])
@@ -237,6 +239,7 @@ def parse_args(argv=None):
     ap.add_argument("--tile", type=int, default=256, help="--tile of the RSS run (default 256)")
     ap.add_argument("--speed-worker", dest="backend", help=argparse.SUPPRESS)
     ap.add_argument("--weights", help=argparse.SUPPRESS)
+    ap.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     ap.add_argument("--shape", type=int, nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--rss-worker", dest="infer_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return ap.parse_args(argv)

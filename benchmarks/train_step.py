@@ -17,7 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # name -> (extra environment, worker arguments)
 ENGINES = {
     "torch fp32": ({}, ["torch"]),
-    "torch bf16 autocast": ({}, ["torch", "--bf16"]),
+    "torch bf16 autocast + channels_last (precision bf16)": ({}, ["torch", "--bf16", "--channels-last"]),
+    "torch bf16 autocast, NCHW": ({}, ["torch", "--bf16"]),
     "paddle eager": ({}, ["paddle"]),
     "paddle eager, MKL_DEBUG_CPU_TYPE=5": ({"MKL_DEBUG_CPU_TYPE": "5"}, ["paddle"]),
     "paddle static + oneDNN, plain ops (ESRGAN_TWIN_FUSED_OPS=0)": (
@@ -42,8 +43,11 @@ def worker(args):
         torch.set_num_threads(args.threads)
         from torch_impl.archs.rrdbnet_arch import RRDBNet
         net = RRDBNet(**kw)
-        opt = torch.optim.Adam(net.parameters(), 2e-4, betas=(0.9, 0.99))
         x, y = torch.from_numpy(lq), torch.from_numpy(gt)
+        if args.channels_last:  # as torch_impl's trainer does at precision bf16 on a CPU
+            net = net.to(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
+        opt = torch.optim.Adam(net.parameters(), 2e-4, betas=(0.9, 0.99))
 
         def step():
             opt.zero_grad()
@@ -109,6 +113,7 @@ def main(argv=None):
     ap.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
     ap.add_argument("--worker", dest="engine", choices=["torch", "paddle"], help=argparse.SUPPRESS)
     ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--static", action="store_true")
     args = ap.parse_args(argv)
     if args.engine:

@@ -39,10 +39,11 @@ class PaddleInferenceRunner:
     """A paddle.inference predictor on the CPU: ``runner(x)`` maps numpy NCHW float32 to numpy.
 
     ``threads`` defaults to the number of cores; ``onednn`` turns on oneDNN kernels and fusions
-    (``Config.enable_mkldnn``); ``shape_cache`` bounds the oneDNN primitives kept per distinct input shape.
+    (``Config.enable_mkldnn``); ``shape_cache`` bounds the oneDNN primitives kept per distinct input shape;
+    ``bf16`` runs oneDNN's bf16 kernels (``Config.enable_mkldnn_bfloat16``; inputs and outputs stay float32).
     """
 
-    def __init__(self, path, threads=None, onednn=True, shape_cache=16):
+    def __init__(self, path, threads=None, onednn=True, shape_cache=16, bf16=False):
         try:
             from paddle import inference
         except ImportError:
@@ -53,9 +54,11 @@ class PaddleInferenceRunner:
         config.disable_gpu()
         config.disable_glog_info()
         config.set_cpu_math_library_num_threads(self.threads)
-        if onednn:
+        if onednn or bf16:
             config.enable_mkldnn()
             config.set_mkldnn_cache_capacity(shape_cache)
+        if bf16:
+            config.enable_mkldnn_bfloat16()  # oneDNN's bf16 kernels (2.27x on AMX, ../shared/notes)
         try:
             self.predictor = inference.create_predictor(config)
         except Exception as e:  # noqa: BLE001 - paddle raises its own types for unreadable models

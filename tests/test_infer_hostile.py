@@ -54,9 +54,10 @@ def digest(path):
 
 
 def run(capsys, *argv):
-    """infer's command line in this process: (exit code, stdout, stderr lines)."""
+    """infer's command line in this process: (exit code, stdout, stderr lines); fp32, so outputs equal the
+    reference ``upscaled`` exactly (auto is bf16 on some CPUs)."""
     with pytest.raises(SystemExit) as info:
-        cw.run_cli(lambda: infer.main([*map(str, argv), "--backend", "torch"]))
+        cw.run_cli(lambda: infer.main([*map(str, argv), "--backend", "torch", "--precision", "fp32"]))
     out, err = capsys.readouterr()
     return info.value.code, out, [line for line in err.splitlines() if line.strip()]
 

@@ -211,8 +211,9 @@ def build_model(canonical, framework):
     return model
 
 
-def forward_fn(model, framework):
-    """np NCHW float32 -> np, no gradients."""
+def forward_fn(model, framework, precision="fp32"):
+    """np NCHW float32 -> np float32, no gradients; ``precision`` bf16 (torch): autocast with channels_last, without
+    which oneDNN's bf16 convolutions leave their fast path."""
     if framework == "paddle":
         import paddle
 
@@ -221,10 +222,17 @@ def forward_fn(model, framework):
                 return model(paddle.to_tensor(np.ascontiguousarray(x, np.float32))).numpy()
     else:
         import torch
+        bf16 = precision == "bf16"
+        if bf16:
+            model = model.to(memory_format=torch.channels_last)
 
         def run(x):
-            with torch.no_grad():
-                return model(torch.from_numpy(np.ascontiguousarray(x, np.float32))).numpy()
+            x = torch.from_numpy(np.ascontiguousarray(x, np.float32))
+            if not bf16:
+                with torch.inference_mode():
+                    return model(x).numpy()
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                return model(x.contiguous(memory_format=torch.channels_last)).float().contiguous().numpy()
     return run
 
 

@@ -39,8 +39,12 @@ from common_data.checkpoints import atomic_write  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 from common_data import ncnn  # noqa: E402
 from common_data.imageio import MAX_PIXELS, MAX_PIXELS_ENV, encode_image, list_images, read_raw  # noqa: E402
+from common_data.precision import PRECISIONS, Precision, resolve_precision  # noqa: E402
 
-BACKENDS = ("onnx", "paddle-inference", "torch", "paddle")  # fastest first, measured by benchmarks/inference.py
+FP32 = Precision("fp32", "as configured")
+
+BACKENDS = ("onnx", "paddle-inference", "torch", "paddle")  # fastest first at fp32, measured by benchmarks/inference.py
+BF16_BACKENDS = ("torch", "paddle-inference")  # torch bf16 autocast leads at bf16 (3.7-4.7x its fp32, ../shared/notes)
 DEFAULT_MODEL = "realesrgan-x4plus-anime"
 
 
@@ -48,12 +52,14 @@ def installed(module):
     return importlib.util.find_spec(module) is not None
 
 
-def default_backend(model):
-    """The fastest installed backend able to run ``model``."""
+def default_backend(model, precision="fp32"):
+    """The fastest installed backend able to run ``model`` at ``precision``."""
     if str(model).lower().endswith(".onnx"):
         return "onnx"
     if is_paddle_inference_model(model):
         return "paddle-inference"
+    if precision == "bf16" and installed("torch"):
+        return "torch"
     exporters = installed("torch") or (installed("paddle") and installed("paddle2onnx"))
     if installed("onnxruntime") and exporters:
         return "onnx"
@@ -64,17 +70,40 @@ def default_backend(model):
 
 
 class Upscaler:
-    """A loaded model: ``forward`` (np NCHW -> np NCHW), ``scale``, ``multiple`` (input alignment for tiles)."""
+    """A loaded model: ``forward`` (np NCHW -> np NCHW), ``scale``, ``multiple`` (input alignment for tiles),
+    ``precision`` (common_data.precision.Precision)."""
 
-    def __init__(self, forward, scale, multiple, backend, description):
+    def __init__(self, forward, scale, multiple, backend, description, precision=FP32):
         self.forward, self.scale, self.multiple = forward, scale, multiple
-        self.backend, self.description = backend, description
+        self.backend, self.description, self.precision = backend, description, precision
 
 
-def load_upscaler(model, backend=None, key=None, workdir=None):
-    backend = backend or default_backend(model)
+def inference_precision(requested, backend):
+    """The Precision ``backend`` runs for ``requested`` (auto: bf16 where the CPU and the backend have it)."""
+    choice = resolve_precision(requested, "cpu", where="--precision")
+    if choice.name != "fp32" and backend not in BF16_BACKENDS:
+        if requested in (None, "auto"):
+            return Precision("fp32", f"the {backend} backend runs fp32")
+        raise UserError(f"--precision {choice.name}: the {backend} backend runs fp32 only; use --backend torch "
+                        f"(or paddle-inference) for bf16, or --precision fp32")
+    return choice
+
+
+def load_upscaler(model, backend=None, key=None, workdir=None, precision="fp32"):
+    """An Upscaler for ``model`` on ``backend`` (default: the fastest at the precision); ``precision`` auto / fp32 /
+    bf16 (tools/infer.py passes auto; library callers get exact fp32 unless they ask)."""
+    if backend is None:
+        backend = default_backend(model, resolve_precision(precision, "cpu", where="--precision").name)
     if backend not in BACKENDS:
         raise UserError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    choice = inference_precision(precision, backend)
+    up = _load(model, backend, key, workdir, choice)
+    up.precision = choice
+    return up
+
+
+def _load(model, backend, key, workdir, choice):
+    bf16 = choice.name == "bf16"
     if str(model).lower().endswith(".onnx"):
         if backend != "onnx":
             raise UserError(f"{model}: an .onnx model runs only with --backend onnx")
@@ -83,7 +112,8 @@ def load_upscaler(model, backend=None, key=None, workdir=None):
         if backend != "paddle-inference":
             raise UserError(f"{model}: a Paddle inference model runs only with --backend paddle-inference")
         from paddle_impl.inference import PaddleInferenceRunner
-        return _probed_upscaler(PaddleInferenceRunner(model), model, "paddle-inference", "Paddle Inference")
+        return _probed_upscaler(PaddleInferenceRunner(model, bf16=bf16), model, "paddle-inference",
+                                "Paddle Inference")
     if not os.path.exists(model) and ncnn.resolve_pretrained(model) is None:
         raise UserError(f"model {model!r}: no such file nor a pretrained name "
                         f"({', '.join(ncnn.pretrained_names())})")
@@ -108,9 +138,9 @@ def load_upscaler(model, backend=None, key=None, workdir=None):
     elif backend == "paddle-inference":
         import export_model
         from paddle_impl.inference import PaddleInferenceRunner
-        forward = PaddleInferenceRunner(export_model.cached_inference_model(canonical))
+        forward = PaddleInferenceRunner(export_model.cached_inference_model(canonical), bf16=bf16)
     else:
-        forward = cw.forward_fn(cw.build_model(canonical, backend), backend)
+        forward = cw.forward_fn(cw.build_model(canonical, backend), backend, choice.name)
     return Upscaler(forward, scale, multiple, backend, canonical.describe())
 
 
@@ -294,7 +324,11 @@ def parse_args(argv=None):
     p.add_argument("--ext", choices=("auto", "jpg", "png"), default="auto",
                    help="output format; auto keeps the input's (default: auto; alpha always gives png)")
     p.add_argument("--backend", choices=BACKENDS,
-                   help="default: the fastest installed (onnx > paddle-inference > torch > paddle)")
+                   help="default: the fastest installed at the precision (bf16: torch; fp32: onnx > "
+                        "paddle-inference > torch > paddle)")
+    p.add_argument("--precision", choices=PRECISIONS[:3], default="auto",
+                   help="auto (default: bf16 on CPUs with AMX / AVX512-BF16 where the backend has it, else fp32), "
+                        "fp32 or bf16 (torch, paddle-inference)")
     p.add_argument("--key", help="top-level key of the weights file (default: params_ema, params, generator...)")
     p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     p.add_argument("--max-pixels", type=int, default=None,
@@ -316,8 +350,9 @@ def main(argv=None):
     outputs = Outputs(inputs, args.overwrite)
     outputs.check_all([output_path(p, args.output, args.suffix, args.ext, False, p in keep_ext) for p in inputs])
     with tempfile.TemporaryDirectory(prefix="esrgan-infer-") as workdir:
-        up = load_upscaler(args.model, args.backend, args.key, workdir)
-        print(f"{args.model}: {up.description} on {up.backend}, {len(inputs)} image(s) -> {args.output}")
+        up = load_upscaler(args.model, args.backend, args.key, workdir, args.precision)
+        print(f"{args.model}: {up.description} on {up.backend}, {up.precision.describe()}, {len(inputs)} image(s) "
+              f"-> {args.output}")
         from tqdm import tqdm
         failed = 0
         for path in tqdm(inputs, unit="img", disable=True if len(inputs) < 2 else None):
