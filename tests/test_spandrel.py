@@ -180,6 +180,16 @@ def test_compact_pth_loads_as_compact_with_our_sizes_and_output(tmp_path, upscal
     assert_same_output(descriptor, canon)
 
 
+def test_spandrel_knows_compact_nets_by_their_prelu_so_relu_ones_are_refused(tmp_path):
+    """A limit of spandrel (its Compact arch is detected by body.1.weight, a PReLU's slopes), pinned for the README."""
+    canon = compact(4)
+    canon.hparams["act_type"] = "relu"
+    canon.state = {k: v for k, v in canon.state.items() if k in W.expected_shapes(W.COMPACT, canon.hparams)}
+    cw.save_weights(canon, "torch", tmp_path / "c.pth")
+    with pytest.raises(spandrel.UnsupportedModelError):
+        load(tmp_path / "c.pth")
+
+
 # ------------------------------------------------------------------------------------------------------- paddle
 @pytest.mark.parametrize("make", [lambda: rrdbnet(2), lambda: compact(4)], ids=["rrdbnet_x2", "compact_x4"])
 def test_paddle_weights_converted_to_torch_load_in_spandrel(tmp_path, make):
