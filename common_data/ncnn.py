@@ -11,7 +11,9 @@
 ``PReLU`` (0 num_slope) stores its slopes as num_slope float32 values with no tag.
 
 An RRDBNet has 1 + 15 * nb + 5 convolutions, in forward order (every conv feeds the next one), which map to
-conv_first, body.N.rdbK.convJ, conv_body, conv_up1, conv_up2, conv_hr, conv_last.
+conv_first, body.N.rdbK.convJ, conv_body, conv_up1, conv_up2, conv_hr, conv_last. An x2 / x1 RRDBNet written by
+common_data/ncnn_export.py starts with one more: its pixel-unshuffle as a bias-free, one-hot Convolution of stride
+f (pixel_unshuffle_weight), which carries no trained weights and is skipped.
 
 An SRVGGNetCompact (realesr-animevideov3) is Convolution, then (PReLU | ReLU, Convolution) x (num_conv + 1),
 ``PixelShuffle`` (0 upscale_factor), an ``Interp`` of the input (0 resize_type 1 = nearest, 1 / 2 the factors)
@@ -167,6 +169,25 @@ def _convolution(layer, reader, param_path):
     return weight, bias
 
 
+def pixel_unshuffle_weight(channels, factor):
+    """OIHW weights of a Convolution (kernel = stride = ``factor``, no bias) that is torch's pixel_unshuffle: output
+    channel c * f * f + i * f + j takes input channel c at offset (i, j) of each f x f cell."""
+    weight = np.zeros((channels * factor * factor, channels, factor, factor), np.float32)
+    for c in range(channels):
+        for i in range(factor):
+            for j in range(factor):
+                weight[c * factor * factor + i * factor + j, c, i, j] = 1.0
+    return weight
+
+
+def is_pixel_unshuffle(layer, weight, bias):
+    """True for the Convolution that ncnn_export writes for an x2 / x1 RRDBNet's pixel-unshuffle."""
+    stride = int(layer.get(3, 1))
+    return (stride > 1 and bias is None and weight.shape[2:] == (stride, stride)
+            and weight.shape[0] == weight.shape[1] * stride * stride
+            and np.array_equal(weight, pixel_unshuffle_weight(weight.shape[1], stride)))
+
+
 def read_convolutions(param_path, bin_path):
     """-> list of (Layer, weight OIHW float32, bias or None) for every Convolution, in .param order (an RRDBNet:
     a PReLU is refused as another architecture)."""
@@ -177,6 +198,8 @@ def read_convolutions(param_path, bin_path):
 def rrdbnet_state(param_path, bin_path):
     """Convolutions of an ncnn RRDBNet -> dict in BasicSR names (torch conventions), ready for canonicalize()."""
     convs = read_convolutions(param_path, bin_path)
+    if convs and is_pixel_unshuffle(*convs[0]):
+        convs = convs[1:]
     nb, rest = divmod(len(convs) - 6, 15)
     if len(convs) < 21 or rest:
         raise UserError(f"{param_path}: {len(convs)} Convolution layers; an RRDBNet has 1 + 15 * nb + 5")
