@@ -24,6 +24,7 @@ size come back exactly scale * tile. Sides must be >= f (reflect padding needs f
 import numpy as np
 
 from . import weights as W
+from .checkpoints import atomic_write
 from .errors import UserError
 from .ncnn import INTERP_BICUBIC, INTERP_NEAREST, MAGIC, TAG_FLOAT16, pixel_unshuffle_weight
 
@@ -173,20 +174,21 @@ def to_ncnn(canonical, fp16=True):
 
 
 def export(canonical, prefix, fp16=True):
-    """Write ``prefix``.param and ``prefix``.bin, each atomically, the .bin first (a .param never points at a
-    missing or older .bin). -> (param_path, bin_path)."""
-    from .checkpoints import atomic_write
+    """Write ``prefix``.param and ``prefix``.bin, each atomically (never half-written), the .bin first so an
+    interrupted export leaves no new .param without its .bin. -> (param_path, bin_path)."""
     text, data = to_ncnn(canonical, fp16)
     param_path, bin_path = f"{prefix}.param", f"{prefix}.bin"
 
-    def writer(payload, mode):
-        def write(tmp):
-            with open(tmp, mode, **({} if "b" in mode else {"newline": "\n", "encoding": "ascii"})) as fh:
-                fh.write(payload)
-        return write
+    def write_bin(tmp):
+        with open(tmp, "wb") as fh:
+            fh.write(data)
 
-    atomic_write(bin_path, writer(data, "wb"))
-    atomic_write(param_path, writer(text, "w"))
+    def write_param(tmp):
+        with open(tmp, "w", encoding="ascii", newline="\n") as fh:
+            fh.write(text)
+
+    atomic_write(bin_path, write_bin)
+    atomic_write(param_path, write_param)
     return param_path, bin_path
 
 

@@ -6,6 +6,7 @@
     python tools/convert_weights.py IN.pth OUT.safetensors
     python tools/convert_weights.py --from ncnn MODEL.param MODEL.bin OUT.pth
     python tools/convert_weights.py --from ncnn anime6b OUT.pdparams --verify
+    python tools/convert_weights.py --to ncnn IN.pth models/realesrgan-custom-x4     (writes .param + .bin)
 
 Reads RRDBNet in BasicSR, PaddleGAN/ESRGAN-2019 and ESRGAN-2018 naming, VGGDiscriminator128,
 UNetDiscriminatorSN and torchvision VGG; hyper-parameters come from the shapes (common_data/weights.py).
@@ -25,6 +26,7 @@ if ROOT not in sys.path:
 import numpy as np  # noqa: E402
 
 from common_data import ncnn  # noqa: E402
+from common_data import ncnn_export  # noqa: E402
 from common_data import weight_files as WF  # noqa: E402
 from common_data import weights as W  # noqa: E402
 from common_data.checkpoints import atomic_write  # noqa: E402
@@ -33,6 +35,7 @@ from common_data.errors import UserError  # noqa: E402
 EXTENSIONS = {"paddle": (".pdparams",), "torch": (".pth", ".pt", ".ckpt")}
 FRAMEWORK_NAMES = WF.FRAMEWORK_NAMES
 SAFETENSORS = ".safetensors"
+NCNN = "ncnn"
 
 
 class VerifyError(UserError):
@@ -265,6 +268,35 @@ def verify_frameworks(canonical, tol, size=32):
     return diff
 
 
+# ---------------------------------------------------------------------------------------------------- ncnn export
+def ncnn_prefix(out):
+    """OUT of ``--to ncnn`` -> the prefix of OUT.param / OUT.bin (a trailing .param or .bin is dropped)."""
+    root, ext = os.path.splitext(os.fspath(out))
+    return root if ext.lower() in (".param", ".bin") else os.fspath(out)
+
+
+def export_ncnn(args, inputs, out):
+    """``--to ncnn IN OUT``: a generator's weights -> OUT.param + OUT.bin (common_data/ncnn_export.py)."""
+    for flag, value in (("--layout", args.layout), ("--naming", args.naming), ("--verify", args.verify)):
+        if value:
+            raise UserError(f"{flag} does not apply to --to ncnn; drop it")
+    if len(inputs) != 1:
+        raise UserError(f"--to ncnn takes IN OUT_PREFIX, got {len(args.paths)} paths")
+    canonical = load_canonical(inputs[0], args.key)
+    if not W.is_generator(canonical.arch):
+        raise UserError(f"{inputs[0]}: holds a {canonical.arch}, not a generator; only RRDBNet / SRVGGNetCompact "
+                        "weights export to ncnn (pass the generator's .pth / .pdparams)")
+    prefix = ncnn_prefix(out)
+    if os.path.abspath(inputs[0]) in (os.path.abspath(prefix + ".param"), os.path.abspath(prefix + ".bin")):
+        raise UserError(f"{out}: the output would overwrite the input; choose another name")
+    param_path, bin_path = ncnn_export.export(canonical, prefix, fp16=not args.fp32)
+    scale = W.net_scale(canonical.hparams)
+    print(f"{inputs[0]}: {canonical.describe()} -> {param_path} + {bin_path} "
+          f"(ncnn, {'float32' if args.fp32 else 'float16'} weights, x{scale}; realesrgan-ncnn-vulkan: "
+          f"-n {os.path.basename(prefix)} -s {scale})")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------------------- CLI
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -272,7 +304,9 @@ def parse_args(argv=None):
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="IN OUT (OUT .pdparams, .pth or .safetensors); with --from ncnn: MODEL.param [MODEL.bin] OUT, or NAME OUT "
                         f"(NAME one of {', '.join(ncnn.pretrained_names())})")
-    p.add_argument("--to", choices=W.FRAMEWORKS, help="target framework (default: from OUT's extension)")
+    p.add_argument("--to", choices=W.FRAMEWORKS + (NCNN,),
+                   help="target framework (default: from OUT's extension); ncnn: OUT is a prefix, OUT.param and "
+                        "OUT.bin are written for realesrgan-ncnn-vulkan / Upscayl (generators only)")
     p.add_argument("--from", dest="source", choices=("auto", "ncnn"), default="auto",
                    help="input kind (default: from IN's extension)")
     p.add_argument("--key", help="top-level key holding the weights (default: params_ema, params, generator, ...)")
@@ -280,6 +314,8 @@ def parse_args(argv=None):
                                     ".pdparams, params_ema/params for .pth)")
     p.add_argument("--naming", choices=W.GENERATOR_NAMINGS,
                    help="RRDBNet key names to write (default: ppgan for paddle, basicsr for torch)")
+    p.add_argument("--fp32", action="store_true", help="--to ncnn: float32 weights (default float16, half the size, "
+                                                       "as Real-ESRGAN's own ncnn files)")
     p.add_argument("--verify", action="store_true", help="run both frameworks on one random input, print max |diff|")
     p.add_argument("--tol", type=float, default=1e-4, help="--verify tolerance (default 1e-4)")
     return p.parse_args(argv)
@@ -290,6 +326,10 @@ def main(argv=None):
     if len(args.paths) < 2:
         raise UserError("give an input and an output: convert_weights.py --to paddle IN.pth OUT.pdparams")
     *inputs, out = args.paths
+    if args.to == NCNN:
+        return export_ncnn(args, inputs, out)
+    if args.fp32:
+        raise UserError("--fp32 is for --to ncnn; .pth / .pdparams / .safetensors keep float32 already")
     target = args.to or output_framework(out)
     if target is None:
         raise UserError(f"{out}: cannot tell the target framework; end it in .pdparams, .pth or .safetensors, "
