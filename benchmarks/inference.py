@@ -182,7 +182,8 @@ def measure_rss(args, weights, folder, env):
     out = {}
     for name in args.engines:
         backend, precision = ENGINES[name]
-        infer_args = ["-i", image, "-o", os.path.join(folder, "out"), "-n", weights_for(backend, weights),
+        out_dir = os.path.join(folder, f"out_{backend}_{precision}")  # infer.py never replaces an existing output
+        infer_args = ["-i", image, "-o", out_dir, "-n", weights_for(backend, weights),
                       "--backend", backend, "--precision", precision, "--tile", str(args.tile)]
         r = run_json([sys.executable, __file__, "--rss-worker", *infer_args], env)
         if r and r["rc"] == 0:

@@ -198,3 +198,51 @@ def test_the_api_refuses_a_discriminator():
     canonical = W.Canonical(W.UNET_DISCRIMINATOR, "basicsr", {}, {"num_in_ch": 3, "num_feat": 4})
     with pytest.raises(UserError, match="not a super-resolution generator"):
         ncnn_export.to_ncnn(canonical)
+
+
+TRAINED_GENERATORS = {
+    "rrdbnet-x2": {"name": "RRDBNet", "in_nc": 3, "out_nc": 3, "nf": 8, "nb": 1, "gc": 4, "scale": 2},
+    "compact-x4": {"name": "SRVGGNetCompact", "num_in_ch": 3, "num_out_ch": 3, "num_feat": 8, "num_conv": 2,
+                   "upscale": 4, "act_type": "prelu"},
+}
+
+
+@pytest.mark.parametrize("name", list(TRAINED_GENERATORS))
+def test_a_freshly_trained_model_exports_and_runs_in_ncnn_within_two_levels(tmp_path, name):
+    """Our torch trainer's iter_N_weight.pth (3 iterations on demo data) -> convert_weights.py --to ncnn -> the
+    ncnn runtime agrees with the trained net within 2 levels."""
+    pytest.importorskip("torch")
+    from common_data.config import load_config
+    from common_data.demo_data import make_demo_data
+    from helpers import paired_crop, paired_preprocess
+    from torch_impl.engine.trainer import Options, Trainer
+    import yaml
+    generator = TRAINED_GENERATORS[name]
+    scale = generator.get("scale", generator.get("upscale"))
+    make_demo_data(str(tmp_path / "demo"), num_train=2, num_test=0, size=32)
+    import cv2
+    os.makedirs(tmp_path / "demo" / f"train_X{scale}", exist_ok=True)
+    for file in os.listdir(tmp_path / "demo" / "train"):  # LQ at the model's scale (the demo set is x4)
+        gt = cv2.imread(str(tmp_path / "demo" / "train" / file))
+        cv2.imwrite(str(tmp_path / "demo" / f"train_X{scale}" / file),
+                    cv2.resize(gt, (gt.shape[1] // scale, gt.shape[0] // scale), interpolation=cv2.INTER_AREA))
+    cfg = dict(total_iters=3, output_dir=str(tmp_path / "out"), precision="fp32",
+               model={"name": "BaseSRModel", "generator": generator, "pixel_criterion": {"name": "L1Loss"}},
+               dataset={"train": {"name": "SRDataset", "gt_folder": str(tmp_path / "demo" / "train"),
+                                  "lq_folder": str(tmp_path / "demo" / f"train_X{scale}"), "scale": scale,
+                                  "batch_size": 1, "num_workers": 0,
+                                  "preprocess": paired_preprocess(paired_crop(16, scale))}},
+               lr_scheduler={"name": "MultiStepDecay", "learning_rate": 1e-2, "milestones": [100]},
+               optimizer={"name": "Adam", "net_names": ["generator"]})
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    trainer = Trainer(load_config(tmp_path / "cfg.yaml"), Options(seed=0))
+    trainer.train()
+    trainer.close()
+    weights = os.path.join(trainer.run_dir, "iter_3_weight.pth")
+    prefix = str(tmp_path / "trained")
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "convert_weights.py"), "--to", "ncnn", weights,
+                           prefix], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    canonical = cw.load_canonical(weights)
+    x = image(12, 10)
+    assert np.abs(run_ncnn(prefix + ".param", prefix + ".bin", x) - torch_out(canonical, x)).max() <= 2 * LEVEL

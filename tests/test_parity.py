@@ -59,7 +59,7 @@ def pair_diffs(text):
     return {(a, b): float(d) for a, b, d in PAIR_ROW.findall(text)}
 
 
-def test_cli_all_four_engines_agree_within_1e5_and_exit_0(setup, capsys):
+def test_cli_all_five_engines_agree_within_1e5_and_exit_0(setup, capsys):
     argv = ["-n", str(setup["weights"]), "-i", str(setup["root"] / "in"), "--gt", str(setup["root"] / "gt"),
             "--tolerance", "1e-5"]
     with pytest.raises(SystemExit) as exit_info:
@@ -67,11 +67,11 @@ def test_cli_all_four_engines_agree_within_1e5_and_exit_0(setup, capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     diffs = pair_diffs(out)
-    assert len(diffs) == 6 and set(e for p in diffs for e in p) == set(parity.ENGINES)
+    assert len(diffs) == 10 and set(e for p in diffs for e in p) == set(parity.ENGINES)
     assert all(d <= 1e-5 for d in diffs.values()), diffs
     # the GT images are the PyTorch outputs: every engine matches them (PSNR inf or nearly so, SSIM 1)
     gt_rows = re.findall(r"^\| (\S+) \| (inf|[0-9.]+) \| ([0-9.]+) \|$", out, re.M)
-    assert len(gt_rows) == 4
+    assert len(gt_rows) == 5
     for _, psnr, ssim in gt_rows:
         assert psnr == "inf" or float(psnr) > 50
         assert float(ssim) > 0.999
@@ -86,7 +86,8 @@ def test_a_perturbed_paddle_weight_fails_the_cross_framework_pairs_only(setup):
     assert report.max_diff[("torch", "onnx-torch")] <= 1e-5
     assert report.max_diff[("paddle", "onnx-paddle")] <= 1e-5
     assert report.max_diff[("torch", "paddle")] > 1e-4
-    with pytest.raises(cw.VerifyError, match=r"^\S+ vs \S+: max \|diff\| .* > --tolerance 0.0001 \(4 of 6 pairs"):
+    assert report.max_diff[("torch", "ncnn")] <= 1e-5  # ncnn runs the torch-side weights
+    with pytest.raises(cw.VerifyError, match=r"^\S+ vs \S+: max \|diff\| .* > --tolerance 0.0001 \(6 of 10 pairs"):
         parity.check_inference(report, 1e-4)
     with pytest.raises(SystemExit) as exit_info:
         cw.run_cli(lambda: parity.check_inference(report, 1e-4))
@@ -97,14 +98,14 @@ def test_missing_onnxruntime_skips_the_onnx_engines_with_a_note(setup, monkeypat
     real = parity.installed
     monkeypatch.setattr(parity, "installed", lambda m: m != "onnxruntime" and real(m))
     report = parity.inference_parity(setup["canon"], setup["images"][:1])
-    assert report.engines == ["torch", "paddle"]
-    assert report.pairs == [("torch", "paddle")]
+    assert report.engines == ["torch", "paddle", "ncnn"]
+    assert report.pairs == [("torch", "paddle"), ("torch", "ncnn"), ("paddle", "ncnn")]
     assert any("onnx-torch skipped: pip install onnxruntime" in n for n in report.notes)
     assert any("onnx-paddle skipped: pip install onnxruntime" in n for n in report.notes)
 
 
 def test_one_engine_left_is_a_user_error(setup, monkeypatch):
-    monkeypatch.setattr(parity, "installed", lambda m: m == "torch")
+    monkeypatch.setattr(parity, "installed", lambda m: m == "torch")  # no paddle, onnxruntime or ncnn
     with pytest.raises(UserError, match="needs two engines.*pip install paddlepaddle"):
         parity.inference_parity(setup["canon"], setup["images"][:1])
 

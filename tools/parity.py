@@ -6,8 +6,8 @@
     python tools/parity.py --train -c CONFIG [--iters 20] [-o KEY=VALUE ...] [--rtol 1e-4]
 
 Inference: WEIGHTS (anything tools/convert_weights.py reads: .pth, .pdparams, ncnn .param, a pretrained name) is
-run by PyTorch, Paddle, onnxruntime on the graph exported from PyTorch and onnxruntime on the graph exported from
-Paddle (paddle2onnx). A Markdown table gives max |diff| of the float outputs for every pair of engines and PSNR /
+run by PyTorch, Paddle, onnxruntime on the graph exported from PyTorch, onnxruntime on the graph exported from
+Paddle (paddle2onnx) and the ncnn runtime on our ncnn export (convert_weights.py --to ncnn, fp32 weights). A Markdown table gives max |diff| of the float outputs for every pair of engines and PSNR /
 SSIM between them (uint8 outputs, common_data.metrics); with --gt, PSNR / SSIM of each engine against the GT image
 of the same name. Engines whose package is missing are skipped with a note naming it.
 
@@ -45,12 +45,15 @@ from common_data.tiling import tiled_forward  # noqa: E402
 from common_data.training.host_rng import seed_host  # noqa: E402
 from common_data.visual import chw_to_uint8  # noqa: E402
 
-ENGINES = ("torch", "paddle", "onnx-torch", "onnx-paddle")
+ENGINES = ("torch", "paddle", "onnx-torch", "onnx-paddle", "ncnn")
 # python modules each engine needs, and the pip package of each module
 ENGINE_MODULES = {"torch": ("torch",), "paddle": ("paddle",), "onnx-torch": ("torch", "onnxruntime"),
-                  "onnx-paddle": ("paddle", "paddle2onnx", "onnxruntime")}
-PIP_NAMES = {"torch": "torch", "paddle": "paddlepaddle", "onnxruntime": "onnxruntime", "paddle2onnx": "paddle2onnx"}
-FRAMEWORK_OF_ENGINE = {"torch": "torch", "paddle": "paddle", "onnx-torch": "torch", "onnx-paddle": "paddle"}
+                  "onnx-paddle": ("paddle", "paddle2onnx", "onnxruntime"), "ncnn": ("ncnn",)}
+PIP_NAMES = {"torch": "torch", "paddle": "paddlepaddle", "onnxruntime": "onnxruntime", "paddle2onnx": "paddle2onnx",
+             "ncnn": "ncnn"}
+# the framework whose weights an engine runs (ncnn: the torch-convention canonical, exported by us)
+FRAMEWORK_OF_ENGINE = {"torch": "torch", "paddle": "paddle", "onnx-torch": "torch", "onnx-paddle": "paddle",
+                       "ncnn": "torch"}
 
 
 def installed(module):
@@ -72,6 +75,8 @@ def available_engines(wanted=ENGINES):
 # ------------------------------------------------------------------------------------------------ inference
 def make_forward(engine, canonical, workdir):
     """np NCHW float32 -> np NCHW for one engine; ONNX engines export ``canonical`` to ``workdir`` first."""
+    if engine == "ncnn":
+        return ncnn_forward(canonical, workdir)
     import export_onnx
     framework = FRAMEWORK_OF_ENGINE[engine]
     model = cw.build_model(canonical, framework)
@@ -82,6 +87,31 @@ def make_forward(engine, canonical, workdir):
     with stdout_to_stderr():  # paddle2onnx's progress lines would break the Markdown on stdout
         exporter(model, canonical.hparams, path)
     return export_onnx.onnx_forward(path)
+
+
+def ncnn_forward(canonical, workdir):
+    """The ncnn runtime (CPU) on our ncnn export of ``canonical``: fp32 weights and fp32 arithmetic, so the column
+    checks the graph to float precision (shipped files use fp16 weights: within 2 levels, tests/test_ncnn_export)."""
+    import ncnn as ncnn_runtime
+    from common_data import ncnn_export
+    param, binary = ncnn_export.export(canonical, os.path.join(workdir, "model"), fp16=False)
+    net = ncnn_runtime.Net()
+    net.opt.use_vulkan_compute = False
+    net.opt.use_fp16_storage = net.opt.use_fp16_arithmetic = net.opt.use_fp16_packed = False
+    if net.load_param(param) or net.load_model(binary):
+        raise UserError(f"{param}: the ncnn runtime cannot load our export")
+
+    def forward(x):
+        outs = []
+        for item in x:
+            ex = net.create_extractor()
+            ex.input(ncnn_export.INPUT_BLOB, ncnn_runtime.Mat(np.ascontiguousarray(item, np.float32)))
+            ret, out = ex.extract(ncnn_export.OUTPUT_BLOB)
+            if ret:
+                raise UserError(f"{param}: the ncnn runtime failed (code {ret})")
+            outs.append(np.array(out))
+        return np.stack(outs)
+    return forward
 
 
 @contextlib.contextmanager
