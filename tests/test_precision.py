@@ -179,3 +179,43 @@ def test_bf16_inference_engines_stay_close_to_their_fp32(infer_module, monkeypat
     bf16 = up.forward(x)
     assert up.precision.name == "bf16" and bf16.dtype == np.float32 and bf16.shape == fp32.shape
     assert 0 < np.abs(bf16 - fp32).max() < 0.02
+
+
+@pytest.mark.parametrize("discriminator", [
+    {"name": "UNetDiscriminatorSN", "num_in_ch": 3, "num_feat": 4},
+    {"name": "VGGDiscriminator128", "in_channels": 3, "num_feat": 4}], ids=["unet-sn", "vgg128"])
+def test_the_gan_stage_under_bf16_tracks_fp32(discriminator):
+    """RealESRGAN's terms (U-Net SN or VGG128 discriminator, VGG perceptual loss) for 3 iterations from the same
+    weights: under bf16 autocast + channels_last every term stays finite, and those of the first iteration (same
+    weights; later ones add Adam's amplification of rounding, as in test_cross_backend_training) are within 5 %
+    (or 0.02) of fp32's; the discriminator (spectral norm / BatchNorm) and the perceptual features run in bf16."""
+    from test_torch_models import ADAM_GD, G, LR, PERCEP, smooth_batch
+    from torch_impl.models import build_model
+    cfg = {"name": "RealESRGAN", "generator": G, "discriminator": discriminator,
+           "pixel_criterion": {"name": "L1Loss"}, "perceptual_criterion": PERCEP,
+           "gan_criterion": {"name": "GANLoss", "gan_type": "vanilla", "loss_weight": 0.1}}
+    size = 128 if discriminator["name"] == "VGGDiscriminator128" else 32
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        model = build_model(dict(cfg))
+        bf16 = precision == "bf16"
+        model.setup("cpu", torch.bfloat16 if bf16 else None, channels_last=bf16)
+        model.setup_optimizers(ADAM_GD, LR)
+        seen = []
+        model.net("discriminator").register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+        history = []
+        for it in (1, 2, 3):
+            model.current_iter = it
+            model.set_micro_step(0, 1)
+            model.setup_input(smooth_batch(size=size))
+            model.train_iter()
+            model.end_iteration()
+            history.append(model.get_current_losses())
+        assert (torch.bfloat16 in seen) == bf16
+        runs[precision] = history
+    for it, (fp32, bf16) in enumerate(zip(runs["fp32"], runs["bf16"])):
+        assert set(fp32) == set(bf16) and all(math.isfinite(v) for v in bf16.values())
+        if it == 0:
+            for key, value in fp32.items():
+                assert bf16[key] == pytest.approx(value, rel=5e-2, abs=2e-2), key
