@@ -82,14 +82,12 @@ class Upscaler:
 
 
 def inference_precision(requested, backend):
-    """The Precision ``backend`` runs for ``requested`` (auto: bf16 where the CPU and the backend have it)."""
+    """The Precision ``backend`` runs for ``requested`` (auto: bf16 on torch when the CPU has it, else fp32)."""
     choice = resolve_precision(requested, "cpu", where="--precision")
     if choice.name != "fp32" and requested in (None, "auto") and backend not in AUTO_BF16_BACKENDS:
         return Precision("fp32", f"auto runs bf16 on torch; the {backend} backend runs fp32 unless --precision bf16"
                          if backend in BF16_BACKENDS else f"the {backend} backend runs fp32")
     if choice.name != "fp32" and backend not in BF16_BACKENDS:
-        if requested in (None, "auto"):
-            return Precision("fp32", f"the {backend} backend runs fp32")
         raise UserError(f"--precision {choice.name}: the {backend} backend runs fp32 only; use --backend torch "
                         f"(or paddle-inference) for bf16, or --precision fp32")
     return choice
