@@ -5,7 +5,8 @@ SIGKILL: a real ``python tools/main.py`` run (RRDBNet nb 1, nf 8, gc 4; demo dat
 changes the draw), 0-20 ms after that iteration's log line, i.e. sometimes inside the save that follows it.
 The truths: every ``iter_N_*`` file left behind loads and says iteration N; the newest complete checkpoint is the
 last snapshot the run reached; the restart (``--resume`` it, or ``--auto_resume``) logs iteration N + 1 first
-and prints the same lr and losses as an uninterrupted run from there on.
+and prints the same lr and losses as an uninterrupted run from there on. Signalled runs go through tests/paced_main.py,
+which delays each batch, so that a tiny net with bf16 cannot finish before the signal lands.
 
 Save failures (in-process ``main()``): a real full disk (training into a 512 KB tmpfs, where torch.save raises
 RuntimeError and paddle.save OSError); and the framework's ``save`` monkeypatched to write a few bytes and raise
@@ -32,6 +33,7 @@ from helpers import paired_crop, paired_op, paired_preprocess, tmpfs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, "tools", "main.py")
+PACED_MAIN = os.path.join(ROOT, "tests", "paced_main.py")  # main.py, each batch delayed: signals land mid-run
 TOTAL_ITERS = 12
 SNAPSHOT = 2
 PATCH = 96
@@ -107,7 +109,7 @@ def run_to_end(config, backend, *extra):
 
 def run_and_kill(config, backend, kill_iter, delay):
     """Start training, SIGKILL it ``delay`` s after it logs iteration ``kill_iter``; -> all lines it printed."""
-    proc = subprocess.Popen([sys.executable, MAIN, "-c", config, "--backend", backend], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, PACED_MAIN, "-c", config, "--backend", backend], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, bufsize=1, env=child_env())
     lines = []
     try:
@@ -399,7 +401,7 @@ class Training:
     def __init__(self, folder, config, backend, *extra):
         self.log_path = os.path.join(folder, "training.log")
         with open(self.log_path, "w") as log:
-            self.proc = subprocess.Popen([sys.executable, MAIN, "-c", config, "--backend", backend, *extra],
+            self.proc = subprocess.Popen([sys.executable, PACED_MAIN, "-c", config, "--backend", backend, *extra],
                                          stdout=log, stderr=subprocess.STDOUT, env=child_env())
 
     def lines(self):

@@ -26,7 +26,7 @@ from ..errors import ConfigError, UserError
 from ..imageio import write_image
 from ..logfmt import TimeAverager, log_line
 from ..optimizer_record import RECORD_KEY, check_same_optimizer, optimizer_record
-from ..run_guard import install_stop_handlers, lock_run_dir, restore_handlers, signal_label
+from ..run_guard import install_stop_handlers, last_stop_signal, lock_run_dir, restore_handlers, signal_label
 from ..run_log import RunLog
 from ..run_plan import RunPlan
 from ..visualdl_log import open_visualdl
@@ -284,6 +284,9 @@ class TrainingCore:
         raise KeyboardInterrupt
 
     def save_interrupted(self):
+        signum = last_stop_signal()
+        if signum is not None:  # a signal outside an update stops at once, without the handler's log line
+            self.log(f"stopped by {signal_label(signum)}")
         done = self.last_done
         untouched = self.model.steps_in_iteration == 0 or done == self.current_iter
         saved = os.path.exists(os.path.join(self.run_dir, checkpoint_name(done, "checkpoint", self.backend.name)))
