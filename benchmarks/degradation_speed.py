@@ -1,6 +1,6 @@
 """(LQ, GT) pairs per second per core made by RealESRGANDataset (Real-ESRGAN's degradations, in numpy + OpenCV).
 
-One process, OpenCV pinned to one thread, synthetic anime-style GTs (common_data.demo_data). Rows: the whole item
+One process, OpenCV pinned to one thread, synthetic anime-style GTs (common_data.data.demo_data). Rows: the whole item
 (PNG decode + flips + crop to 400 + degradation + crops + USM GT) read from a 400x400 PNG (the sub-images that
 ``tools/prepare_data.py subimages --crop-size 400`` writes, as Real-ESRGAN's recipe) and from a 512x512 PNG, and the
 item without the decode (GT already in memory).
@@ -52,9 +52,9 @@ def main():
     import cv2
     import numpy as np
 
-    from common_data.demo_data import render_image
-    from common_data.imageio import write_image
-    from common_data.realesrgan_dataset import RealESRGANDataset
+    from common_data.data.demo_data import render_image
+    from common_data.data.imageio import write_image
+    from common_data.data.realesrgan_dataset import RealESRGANDataset
 
     cv2.setNumThreads(1)
     before = reference_ms(cv2, np)

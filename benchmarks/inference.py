@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-from common_data import weights as W  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
 
 # engine label -> (tools/infer.py --backend, --precision)
 ENGINES = {

@@ -3,7 +3,7 @@
 Each run is ``tools/main.py`` in a child process; its tree is sampled every 0.1 s and the peaks of the summed PSS
 (proportional set size: a page shared by n processes counts 1/n in each, so the sum is what the tree really
 takes) and of the summed RSS are reported, with the trainer's own peak RSS. Worker start-ups compared
-(common_data/workers.py): the project's (``forkserver``, persistent), ``fork`` persistent, and ``fork`` with a
+(common_data/data/workers.py): the project's (``forkserver``, persistent), ``fork`` persistent, and ``fork`` with a
 new set of workers each epoch (the frameworks' defaults, what the trainers did before).
 
     python benchmarks/peak_rss.py --nb 6 --iters 6
@@ -19,7 +19,7 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-LAUNCH = ("import runpy, sys; import common_data.workers as w; w.START_METHOD = sys.argv.pop(1); "
+LAUNCH = ("import runpy, sys; import common_data.data.workers as w; w.START_METHOD = sys.argv.pop(1); "
           "w.PERSISTENT = sys.argv.pop(1) == 'persistent'; sys.argv[0] = {main!r}; "
           "runpy.run_path({main!r}, run_name='__main__')")
 VARIANTS = [(0, "forkserver", "persistent"), (2, "forkserver", "persistent"), (2, "fork", "persistent"),
@@ -95,7 +95,7 @@ def main(argv=None):
     ap.add_argument("--iters", type=int, default=6, help="iterations (2 batches an epoch)")
     ap.add_argument("--backends", nargs="+", default=["torch", "paddle"])
     args = ap.parse_args(argv)
-    from common_data.demo_data import make_demo_data
+    from common_data.data.demo_data import make_demo_data
     mib = 2 ** 20
     print(f"RRDBNet nf 64 nb {args.nb}, batch 4, GT 128, {args.iters} iterations; peaks over the process tree "
           f"(trainer + workers + the fork server) of the summed PSS (what the tree really holds) and of the summed "

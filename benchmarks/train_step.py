@@ -32,7 +32,7 @@ def worker(args):
 
     import numpy as np
     sys.path.insert(0, ROOT)
-    from common_data.memory import keep_freed_memory
+    from common_data.training.memory import keep_freed_memory
     keep_freed_memory()  # as both backends' run() do
     rng = np.random.default_rng(0)
     lq = rng.random((args.batch, 3, args.lq, args.lq), dtype=np.float32)

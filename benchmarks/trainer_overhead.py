@@ -18,7 +18,7 @@ sys.path.insert(0, ROOT)
 
 
 def make_cfg(data, out, nb, batch, iters):
-    from common_data.config import to_attrdict
+    from common_data.config.loading import to_attrdict
     pipeline = [{"name": "SRPairedRandomCrop", "gt_patch_size": 128, "scale": 4, "keys": ["image", "image"]},
                 {"name": "PairedRandomHorizontalFlip", "keys": ["image", "image"]},
                 {"name": "Transpose", "keys": ["image", "image"]},
@@ -84,7 +84,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(os.cpu_count() or 1)
-    from common_data.demo_data import make_demo_data
+    from common_data.data.demo_data import make_demo_data
     trainer_times, bare_times = [], []
     with tempfile.TemporaryDirectory() as tmp:
         make_demo_data(os.path.join(tmp, "data"), num_train=8, num_test=1, seed=0, size=192)

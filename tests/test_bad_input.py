@@ -27,8 +27,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(ROOT, "tools")
 sys.path.insert(0, TOOLS)
 
-from common_data import weights as W  # noqa: E402
-from common_data.demo_data import make_demo_data  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
+from common_data.data.demo_data import make_demo_data  # noqa: E402
 from helpers import paired_preprocess  # noqa: E402
 
 TINY_HP = dict(in_nc=3, out_nc=3, nf=8, nb=1, gc=4)

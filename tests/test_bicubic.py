@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from common_data.bicubic import cubic, imresize, resize_matrix
+from common_data.data.bicubic import cubic, imresize, resize_matrix
 
 # Keys' kernel with a = -0.5 at the quarter offsets, worked out from
 # (1.5|x|^3 - 2.5|x|^2 + 1) on [0, 1] and (-0.5|x|^3 + 2.5|x|^2 - 4|x| + 2) on (1, 2]:

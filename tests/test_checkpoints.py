@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from common_data.checkpoints import (atomic_write, checkpoint_name, list_checkpoints, newest_checkpoint,
+from common_data.weights.checkpoints import (atomic_write, checkpoint_name, list_checkpoints, newest_checkpoint,
                                      parse_checkpoint_name)
 from common_data.errors import UserError
 
@@ -139,7 +139,7 @@ def test_permission_denied_from_the_writer_is_one_line_even_as_root(tmp_path):
 
 
 def test_atomic_write_removes_temp_files_a_killed_writer_left_for_the_same_target(tmp_path):
-    from common_data.checkpoints import atomic_write
+    from common_data.weights.checkpoints import atomic_write
     target = tmp_path / "iter_4_checkpoint.pth"
     stale = tmp_path / ".iter_4_checkpoint.pth.tmp-99999"
     other = tmp_path / ".iter_6_checkpoint.pth.tmp-99999"

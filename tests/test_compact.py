@@ -15,8 +15,8 @@ torch = pytest.importorskip("torch")
 paddle = pytest.importorskip("paddle")
 
 import convert_weights as cw  # noqa: E402
-from common_data import ncnn  # noqa: E402
-from common_data import weights as W  # noqa: E402
+from common_data.weights import ncnn_reader as ncnn  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
 from common_data.errors import ConfigError, UserError  # noqa: E402
 
 ANIMEVIDEO = ("realesr-animevideov3", "realesr-animevideov3-x2", "realesr-animevideov3-x3")
@@ -338,7 +338,7 @@ def test_infer_runs_animevideov3_on_every_engine(tmp_path, monkeypatch, backend,
 def test_tiles_with_the_receptive_radius_as_pad_are_seam_free(out_scale):
     """A pad of receptive_radius input pixels gives the untiled output; one less shows seams. (With the final
     resize, source coordinates of a tile and of the whole image round differently in float32: 1e-5.)"""
-    from common_data import tiling
+    from common_data.inference import tiling as tiling
     canon = compact(num_conv=2, out_scale=out_scale) if out_scale else compact(num_conv=2)
     forward = cw.forward_fn(cw.build_model(canon, "torch"), "torch")
     x = np.random.default_rng(10).random((1, 3, 23, 19), dtype=np.float32)
@@ -377,7 +377,7 @@ def test_compact_config_trains_debug_on_backend(tmp_path, backend, capsys):
     """configs/realesrnet_compact_x4.yaml as shipped, with a tiny net and the demo data, --debug on each backend;
     the weights it saves are read back by the converter as the compact net."""
     import main as main_cli
-    from common_data.demo_data import make_demo_data
+    from common_data.data.demo_data import make_demo_data
     demo = str(tmp_path / "demo")
     make_demo_data(demo, num_train=2, num_test=1, seed=0, size=128)
     with open(os.path.join(ROOT, "configs", "realesrnet_compact_x4.yaml"), encoding="utf-8") as f:

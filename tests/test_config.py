@@ -5,7 +5,7 @@ import pathlib
 import pytest
 import yaml
 
-from common_data.config import apply_override, load_config, parse_min_max, validate
+from common_data.config.loading import apply_override, load_config, parse_min_max, validate
 from common_data.errors import ConfigError
 from common_data.registry import Registry
 

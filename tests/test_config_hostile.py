@@ -9,8 +9,8 @@ import types
 import pytest
 import yaml
 
-from common_data import config as C
-from common_data.config import load_config
+from common_data.config import loading as C
+from common_data.config.loading import load_config
 from common_data.errors import ConfigError
 from common_data.registry import Registry
 from helpers import paired_crop, paired_preprocess
@@ -239,7 +239,7 @@ def test_onednn_channel_check_refuses_widths_off_the_block_and_passes_multiples(
 def test_to_static_with_a_tiny_gc_is_one_error_line(tmp_path):
     """Without the check this run ends in oneDNN's 'RuntimeError: std::exception' (concat_grad)."""
     pytest.importorskip("paddle")
-    from common_data.demo_data import make_demo_data
+    from common_data.data.demo_data import make_demo_data
     make_demo_data(tmp_path / "d", num_train=2, num_test=1, size=32)
     cfg = base()
     cfg["model"] = {"name": "BaseSRModel", "generator": {"name": "RRDBNet", "nf": 8, "nb": 1, "gc": 4},

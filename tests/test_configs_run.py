@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from common_data.demo_data import make_demo_data
+from common_data.data.demo_data import make_demo_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -89,7 +89,7 @@ def test_config_trains_on_backend(path, backend, demo, tmp_path, capsys):
 @pytest.mark.parametrize("backend", ["paddle", "torch"])
 @pytest.mark.parametrize("name", ["realesrnet_x4plus.yaml", "esrgan_psnr_x4_anime.yaml"])
 def test_config_trains_with_its_shipped_data_workers(name, backend, demo, tmp_path):
-    """The datasets travel to forkserver workers pickled (common_data/workers.py): both kinds do, on both backends."""
+    """The datasets travel to forkserver workers pickled (common_data/data/workers.py): both kinds do, on both backends."""
     import subprocess
     with open(os.path.join(ROOT, "configs", name), encoding="utf-8") as f:
         cfg = yaml.safe_load(f)

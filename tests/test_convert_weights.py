@@ -1,4 +1,4 @@
-"""tools/convert_weights.py and common_data/weights.py: naming generations, unwrapping, shapes, both frameworks."""
+"""tools/convert_weights.py and common_data/weights/naming.py: naming generations, unwrapping, shapes, both frameworks."""
 import os
 import subprocess
 import sys
@@ -11,8 +11,8 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import convert_weights as cw  # noqa: E402
-from common_data import weight_files as WF  # noqa: E402
-from common_data import weights as W  # noqa: E402
+from common_data.weights import files as WF  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 
 torch = pytest.importorskip("torch")

@@ -4,7 +4,7 @@ The shipped configs, shrunk to tiny nets (test_configs_run.shrink), start from o
 framework (``pretrain_network_g`` / ``_d``) and train 20 iterations on each backend in a child process; the losses
 the two logs print must agree to 1e-3 relative at every iteration (the terms the GAN discriminator computes:
 see TOLERANCE).
-Both loaders read the same items in the same order with the same augmentation (common_data.sampling), so what is
+Both loaders read the same items in the same order with the same augmentation (common_data.data.sampling), so what is
 left to differ is the frameworks' arithmetic.
 """
 import os
@@ -43,7 +43,7 @@ def losses(stdout):
 def start(tmp_path_factory):
     """Demo data and one tiny generator saved as .pdparams and .pth."""
     import convert_weights as cw
-    from common_data.demo_data import make_demo_data
+    from common_data.data.demo_data import make_demo_data
     root = str(tmp_path_factory.mktemp("cross_backend"))
     make_demo_data(os.path.join(root, "demo"), num_train=8, num_test=1, seed=0, size=128)
     weights = {}
@@ -56,7 +56,7 @@ def start(tmp_path_factory):
 
 def vgg_discriminator():
     """VGGDiscriminator128 weights of the shrunk configs (num_feat 8): small random convs, BatchNorm as fresh."""
-    from common_data import weights as W
+    from common_data.weights import naming as W
     hp = dict(in_channels=3, num_feat=8, input_size=128)
     rng = np.random.default_rng(1)
     state = {}

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from common_data import degradations as deg
+from common_data.data import degradations as deg
 from common_data.errors import ConfigError
-from common_data.kernels import bivariate_gaussian, circular_lowpass_kernel
+from common_data.data.kernels import bivariate_gaussian, circular_lowpass_kernel
 
 PRESETS = ["realesrgan_default", "resize_only", "jpeg_only", "anime_light"]
 

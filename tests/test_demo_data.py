@@ -6,10 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from common_data.bicubic import imresize
-from common_data.demo_data import MARKER_NAME, make_demo_data
+from common_data.data.bicubic import imresize
+from common_data.data.demo_data import MARKER_NAME, make_demo_data
 from common_data.errors import UserError
-from common_data.imageio import read_uint8
+from common_data.data.imageio import read_uint8
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(REPO, "tools", "make_demo_data.py")

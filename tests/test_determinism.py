@@ -13,9 +13,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from common_data.config import load_config  # noqa: E402
-from common_data.datasets import IterLoader  # noqa: E402
-from common_data.demo_data import make_demo_data  # noqa: E402
+from common_data.config.loading import load_config  # noqa: E402
+from common_data.data.datasets import IterLoader  # noqa: E402
+from common_data.data.demo_data import make_demo_data  # noqa: E402
 from helpers import paired_crop, paired_op, paired_preprocess  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -13,7 +13,7 @@ paddle = pytest.importorskip("paddle")
 
 import convert_weights as cw  # noqa: E402
 import export_model as em  # noqa: E402
-from common_data import weights as W  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 from paddle_impl.inference import PaddleInferenceRunner, find_model_files  # noqa: E402
 

@@ -14,7 +14,7 @@ paddle = pytest.importorskip("paddle")
 
 import convert_weights as cw  # noqa: E402
 import export_onnx as ex  # noqa: E402
-from common_data import weights as W  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 
 

@@ -27,8 +27,8 @@ import time
 import pytest
 import yaml
 
-from common_data.checkpoints import EXTENSIONS, newest_checkpoint, parse_checkpoint_name
-from common_data.demo_data import make_demo_data
+from common_data.weights.checkpoints import EXTENSIONS, newest_checkpoint, parse_checkpoint_name
+from common_data.data.demo_data import make_demo_data
 from helpers import paired_crop, paired_op, paired_preprocess, tmpfs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -29,7 +29,9 @@ def framework_imports(source):
 
 
 def module_names():
-    return sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+    """Dotted names of every module under common_data/, sub-packages included."""
+    names = (".".join(p.relative_to(PACKAGE).with_suffix("").parts) for p in PACKAGE.rglob("*.py"))
+    return sorted(n.removesuffix(".__init__") for n in names if n != "__init__")
 
 
 def test_detector_finds_each_kind_of_framework_import():
@@ -40,17 +42,17 @@ def test_detector_finds_each_kind_of_framework_import():
 
 
 def test_no_common_data_module_imports_a_framework():
-    offenders = {p.name: sorted(framework_imports(p.read_text(encoding="utf-8"))) for p in PACKAGE.glob("*.py")}
+    offenders = {str(p.relative_to(PACKAGE)): sorted(framework_imports(p.read_text(encoding="utf-8"))) for p in PACKAGE.rglob("*.py")}
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
 def test_importing_every_common_data_module_loads_neither_paddle_nor_torch():
     names = module_names()
-    assert {"transforms", "datasets", "sr_dataset", "metrics"} <= set(names)
+    assert {"data.transforms", "data.datasets", "training.trainer", "metrics.quality", "weights.files"} <= set(names)
     code = ("import importlib, json, sys\n"
             f"for name in {names!r}:\n"
             "    importlib.import_module('common_data.' + name)\n"
-            "from common_data.datasets import _register_datasets\n"
+            "from common_data.data.datasets import _register_datasets\n"
             "_register_datasets()\n"
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('paddle', 'torch'))))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

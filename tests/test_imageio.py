@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from common_data.errors import DataError, ImageReadError, UserError
-from common_data.imageio import image_size, list_images, read_image, read_raw, read_uint8, write_image
+from common_data.data.imageio import image_size, list_images, read_image, read_raw, read_uint8, write_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RNG = np.random.default_rng(0)
@@ -259,7 +259,7 @@ def read_in_a_subprocess(path):
 
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-    code = "import sys; from common_data.imageio import read_raw; read_raw(sys.argv[1])"
+    code = "import sys; from common_data.data.imageio import read_raw; read_raw(sys.argv[1])"
     try:
         proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60,
                               cwd=ROOT, preexec_fn=limit)

@@ -1,4 +1,4 @@
-"""tools/infer.py and common_data/tiling.py: seam-free tiles, image modes kept, Real-ESRGAN's options."""
+"""tools/infer.py and common_data/inference/tiling.py: seam-free tiles, image modes kept, Real-ESRGAN's options."""
 import os
 import sys
 
@@ -9,8 +9,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-from common_data import tiling  # noqa: E402
-from common_data import weights as W  # noqa: E402
+from common_data.inference import tiling as tiling  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 
 torch = pytest.importorskip("torch")

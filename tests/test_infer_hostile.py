@@ -12,8 +12,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-from common_data import tiling  # noqa: E402
-from common_data import weights as W  # noqa: E402
+from common_data.inference import tiling as tiling  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
 
 torch = pytest.importorskip("torch")
 import convert_weights as cw  # noqa: E402

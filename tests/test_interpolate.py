@@ -13,7 +13,7 @@ pytest.importorskip("paddle")
 
 import convert_weights as cw  # noqa: E402
 import interpolate  # noqa: E402
-from common_data import weights as W  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 
 

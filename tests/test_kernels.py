@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from common_data.errors import ConfigError
-from common_data.kernels import (KERNEL_TYPES, bivariate_gaussian, bivariate_generalized_gaussian, bivariate_plateau,
+from common_data.data.kernels import (KERNEL_TYPES, bivariate_gaussian, bivariate_generalized_gaussian, bivariate_plateau,
                                  circular_lowpass_kernel, random_blur_kernel, random_final_sinc_kernel,
                                  random_mixed_kernels, sigma_matrix)
 

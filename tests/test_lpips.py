@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
-from common_data.demo_data import render_image
+from common_data.data.demo_data import render_image
 from common_data.errors import ConfigError, DataError, UserError
-from common_data.metrics import METRICS, build_metrics
-from common_data.weight_files import RestrictedUnpickler
+from common_data.metrics.quality import METRICS, build_metrics
+from common_data.weights.files import RestrictedUnpickler
 
 import paddle_impl.metrics as paddle_metrics  # noqa: E402  (each registers LPIPSMetric unless the other did)
 import torch_impl.metrics as torch_metrics  # noqa: E402
@@ -173,7 +173,7 @@ def test_build_metrics_knows_lpipsmetric_once_a_backend_is_imported():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_each_engine_trainer_registers_its_own_lpipsmetric(backend):
     code = ("import {0}_impl.engine.trainer\n"
-            "from common_data.metrics import build_metrics\n"
+            "from common_data.metrics.quality import build_metrics\n"
             "print(type(build_metrics({{'lpips': {{'name': 'LPIPSMetric'}}}})['lpips']).__module__)").format(backend)
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -9,7 +9,7 @@ import types
 import pytest
 import yaml
 
-from common_data.demo_data import make_demo_data
+from common_data.data.demo_data import make_demo_data
 from helpers import paired_preprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

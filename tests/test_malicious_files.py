@@ -26,8 +26,8 @@ import pytest
 import torch
 import yaml
 
-from common_data.checkpoints import checkpoint_name
-from common_data.demo_data import make_demo_data
+from common_data.weights.checkpoints import checkpoint_name
+from common_data.data.demo_data import make_demo_data
 from common_data.errors import UserError
 from test_bad_input import base_config, error_lines, run_tool, tiny_canonical, write_config
 
@@ -60,7 +60,7 @@ class Exec:
 
 def tiny_state(framework):
     """{name: array} of a tiny RRDBNet x4 as ``framework``'s files hold it (PaddleGAN / BasicSR naming)."""
-    import common_data.weights as W
+    import common_data.weights.naming as W
     state = W.to_framework(tiny_canonical(4), framework)
     return state if framework == "paddle" else {k: torch.from_numpy(v.copy()) for k, v in state.items()}
 
@@ -295,7 +295,7 @@ def test_a_pth_torch_refuses_is_never_retried_with_the_paddle_reader(tmp_path, m
     """torch.load(weights_only=True) refuses the payload; the Paddle reader is not tried and nothing says rename."""
     import convert_weights as cw
 
-    import common_data.weight_files as WF
+    import common_data.weights.files as WF
     tried = []
     monkeypatch.setattr(WF.RestrictedUnpickler, "load", lambda self: tried.append(self) or {})
     marker = str(tmp_path / MARKER)
@@ -323,7 +323,7 @@ def project_readers(path):
     """{name: reader} for every reader of the project that takes a file of ``path``'s kind."""
     import convert_weights as cw
 
-    from common_data.vgg_weights import read_vgg_weights
+    from common_data.weights.vgg import read_vgg_weights
     from paddle_impl.engine.checkpoint import load_checkpoint as paddle_load
     from torch_impl.engine.checkpoint import load_checkpoint as torch_load
     engine = ("torch", torch_load) if path.endswith((".pth", ".pt")) else ("paddle", paddle_load)

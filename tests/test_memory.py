@@ -12,7 +12,7 @@ SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, ROOT)
     import numpy as np
-    from common_data.memory import keep_freed_memory
+    from common_data.training.memory import keep_freed_memory
 
     def rss():
         with open('/proc/self/statm') as f:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from common_data.errors import ConfigError, DataError
-from common_data.metrics import PSNR, SSIM, build_metrics, calculate_psnr, calculate_ssim, to_y_channel
+from common_data.metrics.quality import PSNR, SSIM, build_metrics, calculate_psnr, calculate_ssim, to_y_channel
 
 C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 

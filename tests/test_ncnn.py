@@ -1,4 +1,4 @@
-"""common_data/ncnn.py and ``convert_weights.py --from ncnn``: the .param/.bin format and Real-ESRGAN's models."""
+"""common_data/weights/ncnn_reader.py and ``convert_weights.py --from ncnn``: the .param/.bin format and Real-ESRGAN's models."""
 import os
 import sys
 
@@ -9,10 +9,10 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-from common_data import ncnn  # noqa: E402
-from common_data import weights as W  # noqa: E402
+from common_data.weights import ncnn_reader as ncnn  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
-from common_data.metrics import calculate_psnr  # noqa: E402
+from common_data.metrics.quality import calculate_psnr  # noqa: E402
 
 ODD = dict(in_nc=3, out_nc=3, nf=5, nb=1, gc=3, scale=4)  # conv_first has 135 weights: float16 needs padding
 

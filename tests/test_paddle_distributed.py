@@ -14,7 +14,7 @@ import paddle
 import pytest
 import yaml
 
-from common_data.demo_data import make_demo_data
+from common_data.data.demo_data import make_demo_data
 from helpers import paired_preprocess
 from paddle_impl.engine.checkpoint import save_weights
 from paddle_impl.models import build_model

@@ -10,8 +10,8 @@ import paddle  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from common_data.config import load_config  # noqa: E402
-from common_data.demo_data import make_demo_data  # noqa: E402
+from common_data.config.loading import load_config  # noqa: E402
+from common_data.data.demo_data import make_demo_data  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 from helpers import paired_crop, paired_op, paired_preprocess  # noqa: E402
 from paddle_impl.engine import checkpoint as ckpt  # noqa: E402

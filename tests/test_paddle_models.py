@@ -7,7 +7,7 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 import pytest  # noqa: E402
 
-from common_data.config import load_config  # noqa: E402
+from common_data.config.loading import load_config  # noqa: E402
 from common_data.errors import ConfigError  # noqa: E402
 from paddle_impl.engine.checkpoint import save_weights  # noqa: E402
 from paddle_impl.models import MODELS, build_model  # noqa: E402

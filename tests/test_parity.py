@@ -18,12 +18,12 @@ pytest.importorskip("paddle")
 
 import convert_weights as cw  # noqa: E402
 import parity  # noqa: E402
-from common_data import weights as W  # noqa: E402
-from common_data.config import load_config  # noqa: E402
-from common_data.demo_data import make_demo_data  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
+from common_data.config.loading import load_config  # noqa: E402
+from common_data.data.demo_data import make_demo_data  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
-from common_data.imageio import write_image  # noqa: E402
-from common_data.visual import chw_to_uint8  # noqa: E402
+from common_data.data.imageio import write_image  # noqa: E402
+from common_data.data.visual import chw_to_uint8  # noqa: E402
 from helpers import paired_crop, paired_op, paired_preprocess  # noqa: E402
 
 HP = dict(in_nc=3, out_nc=3, nf=8, nb=1, gc=4, scale=4)

@@ -5,10 +5,10 @@ import random
 import numpy as np
 import pytest
 
-from common_data.imageio import write_image
-from common_data.metrics import PSNR, SSIM, calculate_psnr, calculate_ssim
-from common_data.sr_dataset import SRDataset
-from common_data.transforms import build_preprocess
+from common_data.data.imageio import write_image
+from common_data.metrics.quality import PSNR, SSIM, calculate_psnr, calculate_ssim
+from common_data.data.sr_dataset import SRDataset
+from common_data.data.transforms import build_preprocess
 from ppgan_compat import import_ppgan
 
 pytestmark = pytest.mark.ppgan

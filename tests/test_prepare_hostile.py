@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from common_data import prepare
-from common_data.demo_data import MARKER_NAME, make_demo_data
+from common_data.data import prepare as prepare
+from common_data.data.demo_data import MARKER_NAME, make_demo_data
 from common_data.errors import DataError, UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

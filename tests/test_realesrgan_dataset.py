@@ -3,11 +3,11 @@ import cv2
 import numpy as np
 import pytest
 
-from common_data.datasets import DATASETS, build_dataset
-from common_data.degradations import usm_sharp
+from common_data.data.datasets import DATASETS, build_dataset
+from common_data.data.degradations import usm_sharp
 from common_data.errors import ConfigError, DataError
-from common_data.imageio import write_image
-from common_data.realesrgan_dataset import RealESRGANDataset, apply_flips, augment_crop_or_pad
+from common_data.data.imageio import write_image
+from common_data.data.realesrgan_dataset import RealESRGANDataset, apply_flips, augment_crop_or_pad
 
 PRESETS = ["realesrgan_default", "resize_only", "jpeg_only", "anime_light"]
 

@@ -1,4 +1,4 @@
-"""common_data.run_plan: when a run logs, validates and saves, decided once for both backends."""
+"""common_data.training.run_plan: when a run logs, validates and saves, decided once for both backends."""
 import glob
 import os
 import re
@@ -8,9 +8,9 @@ import sys
 import pytest
 import yaml
 
-from common_data.config import to_attrdict
+from common_data.config.loading import to_attrdict
 from common_data.errors import ConfigError
-from common_data.run_plan import DEFAULT_SNAPSHOT_INTERVAL, RunPlan
+from common_data.training.run_plan import DEFAULT_SNAPSHOT_INTERVAL, RunPlan
 from test_bad_input import base_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,7 +73,7 @@ def test_validate_without_a_test_set_is_one_error_naming_both_keys(tmp_path):
 
 @pytest.mark.slow
 def test_debug_saves_and_validates_at_the_same_iterations_on_both_backends(tmp_path):
-    from common_data.demo_data import make_demo_data
+    from common_data.data.demo_data import make_demo_data
     make_demo_data(str(tmp_path / "demo"), num_train=2, num_test=1, seed=0, size=32)
     done = {}
     for backend in ("paddle", "torch"):
@@ -91,7 +91,7 @@ def test_debug_saves_and_validates_at_the_same_iterations_on_both_backends(tmp_p
 @pytest.mark.slow
 def test_epochs_train_the_same_number_of_iterations_on_both_backends(tmp_path):
     """PaddleGAN's by-epoch mode: 2 epochs of 4 demo images in batches of 2 = 4 iterations on either backend."""
-    from common_data.demo_data import make_demo_data
+    from common_data.data.demo_data import make_demo_data
     make_demo_data(str(tmp_path / "demo"), num_train=4, num_test=1, seed=0, size=32)
     logged = {}
     for backend in ("paddle", "torch"):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from common_data import weights as W
+from common_data.weights import naming as W
 from common_data.errors import UserError
 from test_bad_input import base_config, error_lines, run_tool, tiny_canonical, write_config
 from test_malicious_files import MARKER, assets, load_checkpoint_of, write_paddle_payload  # noqa: F401 (fixture)

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch.utils.data import DistributedSampler
 
-from common_data.datasets import item_seed
-from common_data.demo_data import make_demo_data
-from common_data.sampling import SeededBatches
+from common_data.data.datasets import item_seed
+from common_data.data.demo_data import make_demo_data
+from common_data.data.sampling import SeededBatches
 from helpers import paired_crop, paired_op, paired_preprocess
 
 

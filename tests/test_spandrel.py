@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 torch = pytest.importorskip("torch")
 
 import convert_weights as cw  # noqa: E402
-from common_data import weights as W  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
 
 TORCHVISION_STUB = ("torchvision", "torchvision.transforms", "torchvision.transforms.functional")
 

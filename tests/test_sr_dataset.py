@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from common_data.datasets import DATASETS, LOADER_KEYS, build_dataset, collate, loader_options
+from common_data.data.datasets import DATASETS, LOADER_KEYS, build_dataset, collate, loader_options
 from common_data.errors import ConfigError, DataError
-from common_data.imageio import read_raw, write_image
-from common_data.sr_dataset import SRDataset, image_hw
+from common_data.data.imageio import read_raw, write_image
+from common_data.data.sr_dataset import SRDataset, image_hw
 
 TEST_PIPELINE = [
     {"name": "LoadImageFromFile", "key": "lq"},

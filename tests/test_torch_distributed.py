@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from common_data.demo_data import make_demo_data
+from common_data.data.demo_data import make_demo_data
 from helpers import paired_crop, paired_preprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -11,8 +11,8 @@ import pytest
 import torch
 import yaml
 
-from common_data.config import load_config
-from common_data.demo_data import make_demo_data
+from common_data.config.loading import load_config
+from common_data.data.demo_data import make_demo_data
 from common_data.errors import ConfigError, UserError
 from helpers import paired_crop, paired_op, paired_preprocess
 from torch_impl.engine import checkpoint as ckpt

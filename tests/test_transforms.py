@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from common_data.errors import ConfigError, DataError
-from common_data.imageio import write_image
-from common_data.transforms import (LoadImageFromFile, Normalize, PairedRandomHorizontalFlip,
+from common_data.data.imageio import write_image
+from common_data.data.transforms import (LoadImageFromFile, Normalize, PairedRandomHorizontalFlip,
                                     PairedRandomTransposeHW, PairedRandomVerticalFlip, SRPairedRandomCrop,
                                     Transpose, build_preprocess)
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from common_data.errors import ConfigError
-from common_data.logfmt import TimeAverager, format_eta, log_line, metrics_line
-from common_data.visual import GAP, chw_to_uint8, make_strip
+from common_data.training.logfmt import TimeAverager, format_eta, log_line, metrics_line
+from common_data.data.visual import GAP, chw_to_uint8, make_strip
 from ppgan_compat import import_ppgan
 
 

@@ -22,7 +22,7 @@ import urllib.request
 import pytest
 import yaml
 
-from common_data.demo_data import make_demo_data
+from common_data.data.demo_data import make_demo_data
 from helpers import paired_preprocess
 
 pytest.importorskip("visualdl")

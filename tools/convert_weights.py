@@ -9,10 +9,10 @@
     python tools/convert_weights.py --to ncnn IN.pth models/realesrgan-custom-x4     (writes .param + .bin)
 
 Reads RRDBNet in BasicSR, PaddleGAN/ESRGAN-2019 and ESRGAN-2018 naming, VGGDiscriminator128,
-UNetDiscriminatorSN and torchvision VGG; hyper-parameters come from the shapes (common_data/weights.py).
+UNetDiscriminatorSN and torchvision VGG; hyper-parameters come from the shapes (common_data/weights/naming.py).
 Writes PaddleGAN's layout ({'generator': ...}) for .pdparams, BasicSR's ({'params_ema': ...}) for .pth, and a flat
 state dict in PyTorch conventions (BasicSR names unless --naming) for .safetensors. Files are read without running
-code in them: the container (torch zip, Paddle pickle, safetensors) picks the one reader (common_data/weight_files.py).
+code in them: the container (torch zip, Paddle pickle, safetensors) picks the one reader (common_data/weights/files.py).
 This module also holds the framework adapters (read, build, run) that tools/export_onnx.py and tools/infer.py use.
 """
 import argparse
@@ -25,11 +25,11 @@ if ROOT not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from common_data import ncnn  # noqa: E402
-from common_data import ncnn_export  # noqa: E402
-from common_data import weight_files as WF  # noqa: E402
-from common_data import weights as W  # noqa: E402
-from common_data.checkpoints import atomic_write  # noqa: E402
+from common_data.weights import ncnn_reader as ncnn  # noqa: E402
+from common_data.weights import ncnn_export as ncnn_export  # noqa: E402
+from common_data.weights import files as WF  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
+from common_data.weights.checkpoints import atomic_write  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 
 EXTENSIONS = {"paddle": (".pdparams",), "torch": (".pth", ".pt", ".ckpt")}
@@ -276,7 +276,7 @@ def ncnn_prefix(out):
 
 
 def export_ncnn(args, inputs, out):
-    """``--to ncnn IN OUT``: a generator's weights -> OUT.param + OUT.bin (common_data/ncnn_export.py)."""
+    """``--to ncnn IN OUT``: a generator's weights -> OUT.param + OUT.bin (common_data/weights/ncnn_export.py)."""
     for flag, value in (("--layout", args.layout), ("--naming", args.naming), ("--verify", args.verify)):
         if value:
             raise UserError(f"{flag} does not apply to --to ncnn; drop it")

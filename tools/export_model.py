@@ -29,8 +29,8 @@ if ROOT not in sys.path:
 import numpy as np  # noqa: E402
 
 import convert_weights as cw  # noqa: E402
-from common_data import weights as W  # noqa: E402
-from common_data.config import load_config  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
+from common_data.config.loading import load_config  # noqa: E402
 from common_data.errors import ConfigError, UserError  # noqa: E402
 
 DEFAULT_OUTPUT_DIR = "inference_model"

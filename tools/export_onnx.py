@@ -23,8 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 import convert_weights as cw  # noqa: E402
-from common_data import weights as W  # noqa: E402
-from common_data.checkpoints import atomic_write  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
+from common_data.weights.checkpoints import atomic_write  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 
 OPSET = 17

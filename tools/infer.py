@@ -33,13 +33,13 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 import convert_weights as cw  # noqa: E402
-from common_data import tiling  # noqa: E402
-from common_data import weights as W  # noqa: E402
-from common_data.checkpoints import atomic_write  # noqa: E402
+from common_data.inference import tiling as tiling  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
+from common_data.weights.checkpoints import atomic_write  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
-from common_data import ncnn  # noqa: E402
-from common_data.imageio import MAX_PIXELS, MAX_PIXELS_ENV, encode_image, list_images, read_raw  # noqa: E402
-from common_data.precision import PRECISIONS, Precision, resolve_precision  # noqa: E402
+from common_data.weights import ncnn_reader as ncnn  # noqa: E402
+from common_data.data.imageio import MAX_PIXELS, MAX_PIXELS_ENV, encode_image, list_images, read_raw  # noqa: E402
+from common_data.config.precision import PRECISIONS, Precision, resolve_precision  # noqa: E402
 
 FP32 = Precision("fp32", "as configured")
 
@@ -74,7 +74,7 @@ def default_backend(model, precision="fp32"):
 
 class Upscaler:
     """A loaded model: ``forward`` (np NCHW -> np NCHW), ``scale``, ``multiple`` (input alignment for tiles),
-    ``precision`` (common_data.precision.Precision)."""
+    ``precision`` (common_data.config.precision.Precision)."""
 
     def __init__(self, forward, scale, multiple, backend, description, precision=FP32):
         self.forward, self.scale, self.multiple = forward, scale, multiple

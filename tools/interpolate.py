@@ -6,7 +6,7 @@
     python tools/interpolate.py psnr.safetensors gan.safetensors --alpha 0.5 -o blend.safetensors
 
 A and B are anything tools/convert_weights.py reads (.pth, .pdparams, .safetensors, ncnn .param, a pretrained
-name), in any naming (BasicSR, PaddleGAN, ESRGAN-2018): both are canonicalised with common_data.weights first, so
+name), in any naming (BasicSR, PaddleGAN, ESRGAN-2018): both are canonicalised with common_data.weights.naming first, so
 they may come from different frameworks. OUT is written for the framework of its extension (.pdparams: PaddleGAN
 layout, .pth: BasicSR layout, .safetensors: a flat state dict in PyTorch conventions). alpha 0 gives A, 1 gives B;
 outside [0, 1] it extrapolates. Both must be the same architecture with the same shapes. Integer entries
@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 import convert_weights as cw  # noqa: E402
-from common_data import weights as W  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 
 

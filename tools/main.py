@@ -16,9 +16,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from common_data.config import BACKENDS, check_data_paths, load_config  # noqa: E402
+from common_data.config.loading import BACKENDS, check_data_paths, load_config  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
-from common_data.precision import PRECISIONS  # noqa: E402
+from common_data.config.precision import PRECISIONS  # noqa: E402
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130

@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common_data.demo_data import MARKER_NAME, holds_demo_set, make_demo_data  # noqa: E402
+from common_data.data.demo_data import MARKER_NAME, holds_demo_set, make_demo_data  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 
 

@@ -8,11 +8,11 @@
 Inference: WEIGHTS (anything tools/convert_weights.py reads: .pth, .pdparams, ncnn .param, a pretrained name) is
 run by PyTorch, Paddle, onnxruntime on the graph exported from PyTorch, onnxruntime on the graph exported from
 Paddle (paddle2onnx) and the ncnn runtime on our ncnn export (convert_weights.py --to ncnn, fp32 weights). A Markdown table gives max |diff| of the float outputs for every pair of engines and PSNR /
-SSIM between them (uint8 outputs, common_data.metrics); with --gt, PSNR / SSIM of each engine against the GT image
+SSIM between them (uint8 outputs, common_data.metrics.quality); with --gt, PSNR / SSIM of each engine against the GT image
 of the same name. Engines whose package is missing are skipped with a note naming it.
 
 Training: the config's model is built by both backends (their model registries, optimizers and lr schedulers),
-the Paddle nets get the PyTorch nets' initial weights (converted with common_data.weights), and both train on the
+the Paddle nets get the PyTorch nets' initial weights (converted with common_data.weights.naming), and both train on the
 same numpy batches, drawn once here from the config's ``dataset.train`` with a fixed seed (the backends' loaders
 are bypassed). The losses of the first iterations are printed side by side.
 
@@ -34,16 +34,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 import convert_weights as cw  # noqa: E402
-from common_data import weights as W  # noqa: E402
-from common_data.config import check_data_paths, load_config  # noqa: E402
-from common_data.datasets import build_dataset, check_batch, collate, loader_options, seeded_item  # noqa: E402
+from common_data.weights import naming as W  # noqa: E402
+from common_data.config.loading import check_data_paths, load_config  # noqa: E402
+from common_data.data.datasets import build_dataset, check_batch, collate, loader_options, seeded_item  # noqa: E402
 from common_data.errors import DataError, UserError  # noqa: E402
-from common_data.imageio import list_images, read_image, read_uint8  # noqa: E402
-from common_data.metrics import calculate_psnr, calculate_ssim  # noqa: E402
-from common_data.sampling import SeededBatches  # noqa: E402
-from common_data.tiling import tiled_forward  # noqa: E402
+from common_data.data.imageio import list_images, read_image, read_uint8  # noqa: E402
+from common_data.metrics.quality import calculate_psnr, calculate_ssim  # noqa: E402
+from common_data.data.sampling import SeededBatches  # noqa: E402
+from common_data.inference.tiling import tiled_forward  # noqa: E402
 from common_data.training.host_rng import seed_host  # noqa: E402
-from common_data.visual import chw_to_uint8  # noqa: E402
+from common_data.data.visual import chw_to_uint8  # noqa: E402
 
 ENGINES = ("torch", "paddle", "onnx-torch", "onnx-paddle", "ncnn")
 # python modules each engine needs, and the pip package of each module
@@ -93,7 +93,7 @@ def ncnn_forward(canonical, workdir):
     """The ncnn runtime (CPU) on our ncnn export of ``canonical``: fp32 weights and fp32 arithmetic, so the column
     checks the graph to float precision (shipped files use fp16 weights: within 2 levels, tests/test_ncnn_export)."""
     import ncnn as ncnn_runtime
-    from common_data import ncnn_export
+    from common_data.weights import ncnn_export as ncnn_export
     param, binary = ncnn_export.export(canonical, os.path.join(workdir, "model"), fp16=False)
     net = ncnn_runtime.Net()
     net.opt.use_vulkan_compute = False
@@ -238,7 +238,7 @@ def read_folder(folder, gt_folder=None):
 # ------------------------------------------------------------------------------------------------- training
 def draw_batches(cfg, count, seed):
     """``count`` collated batches of ``dataset.train`` (numpy), as both trainers' loaders read them
-    (``common_data.sampling.SeededBatches``: order and augmentation fixed by ``seed``)."""
+    (``common_data.data.sampling.SeededBatches``: order and augmentation fixed by ``seed``)."""
     block = cfg.dataset.train
     dataset = build_dataset(block, "dataset.train")
     opts = loader_options(block, is_train=True)
@@ -328,7 +328,7 @@ def _run_iteration(model, micro_batches):
 
 
 def transfer_weights(source, target):
-    """Give ``target``'s nets the weights of ``source``'s, renamed through common_data.weights' canonical form."""
+    """Give ``target``'s nets the weights of ``source``'s, renamed through common_data.weights.naming' canonical form."""
     converted = {}
     for name, state in source.net_states().items():
         canonical = W.canonicalize(W.float_state(state), source.framework, source=f"{source.name} {name}")

@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common_data import prepare  # noqa: E402
+from common_data.data import prepare as prepare  # noqa: E402
 from common_data.errors import UserError  # noqa: E402
 
 

@@ -7,13 +7,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..precision import Precision
+from common_data.config.precision import Precision
 
 
 class Backend(Protocol):
     """One per framework: ``paddle_impl.engine.backend.PaddleBackend``, ``torch_impl.engine.backend.TorchBackend``."""
 
-    name: str  # "paddle" / "torch": the checkpoint suffix (common_data.checkpoints) and the log's backend
+    name: str  # "paddle" / "torch": the checkpoint suffix (common_data.weights.checkpoints) and the log's backend
 
     # ---- processes
     def init_distributed(self) -> tuple[int, int]:
@@ -46,7 +46,7 @@ class Backend(Protocol):
 
     # ---- model, data and precision
     def resolve_precision(self, requested: str | None, amp: bool) -> Precision:
-        """The training precision for ``requested`` (common_data.precision's choices; None: ``auto``, or the
+        """The training precision for ``requested`` (common_data.config.precision's choices; None: ``auto``, or the
         backend's mixed precision when ``amp``)."""
 
     def build_model(self, model_cfg) -> Any:
@@ -67,7 +67,7 @@ class Backend(Protocol):
     def to_numpy(self, tensor) -> np.ndarray:
         """A float32 numpy copy of a tensor (detached, on the host)."""
 
-    # ---- files (restricted loading only: common_data.weight_files)
+    # ---- files (restricted loading only: common_data.weights.files)
     def load_checkpoint(self, path: str, what: str) -> dict: ...
 
     def save_checkpoint(self, path: str, state: dict) -> None: ...

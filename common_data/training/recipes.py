@@ -11,11 +11,11 @@ Decisions (BasicSR's order where PaddleGAN's differed):
   * the discriminator learns from real then fake, each its own forward and backward (DDP syncs each);
   * in an iteration where only D learns (RealESRGAN's ``net_d_iters`` / ``net_d_init_iters``), G runs without
     gradients;
-  * a USM-sharpened target requested without ``gt_usm`` in the batch is an error (common_data.loss_targets);
+  * a USM-sharpened target requested without ``gt_usm`` in the batch is an error (common_data.training.loss_targets);
   * the edge loss compares against the pixel loss's target.
 """
 from ..errors import ConfigError
-from ..loss_targets import usm_or_gt
+from common_data.training.loss_targets import usm_or_gt
 from .gan_forms import relativistic_d_fake, relativistic_d_real, relativistic_g_loss
 
 

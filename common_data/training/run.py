@@ -1,7 +1,7 @@
 """``run_training(trainer_class, cfg, args) -> exit code``: train, resume, or evaluate once (tools/main.py)."""
 from ..errors import UserError
-from ..memory import keep_freed_memory
-from ..run_guard import check_output_dir, exit_code
+from common_data.training.memory import keep_freed_memory
+from common_data.training.run_guard import check_output_dir, exit_code
 from .options import Options
 
 

@@ -3,7 +3,7 @@ import datetime
 import os
 import re
 
-from ..checkpoints import newest_checkpoint
+from common_data.weights.checkpoints import newest_checkpoint
 
 STAMP_FORMAT = "%Y-%m-%d-%H-%M"
 _STAMP = r"\d{4}-\d{2}-\d{2}-\d{2}-\d{2}"

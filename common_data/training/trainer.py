@@ -3,7 +3,7 @@
 Iteration N (1-based) is one optimizer step over ``accumulate_steps`` micro-batches; the schedulers step after it,
 so iteration N trains with the lr of scheduler step N - 1 (PaddleGAN, BasicSR). After iteration N: its log line
 (every ``log_config.interval``), training strip, validation, then ``iter_N_weight`` + ``iter_N_checkpoint`` (the
-schedule is common_data.run_plan's). Data order is a function of (seed, epoch, rank, position) and the seed is in
+schedule is common_data.training.run_plan's). Data order is a function of (seed, epoch, rank, position) and the seed is in
 the checkpoint, so a resumed run sees the batches of an uninterrupted one.
 
 Ctrl-C / SIGTERM: during an optimizer update or a save, the run finishes it first; then the last finished
@@ -19,17 +19,17 @@ from collections import OrderedDict
 
 import yaml
 
-from ..checkpoints import checkpoint_name, parse_checkpoint_name
-from ..config import parse_min_max, to_plain
-from ..datasets import IterLoader
+from common_data.weights.checkpoints import checkpoint_name, parse_checkpoint_name
+from common_data.config.loading import parse_min_max, to_plain
+from common_data.data.datasets import IterLoader
 from ..errors import ConfigError, UserError
-from ..imageio import write_image
-from ..logfmt import TimeAverager, log_line
-from ..optimizer_record import RECORD_KEY, check_same_optimizer, optimizer_record
-from ..run_guard import install_stop_handlers, last_stop_signal, lock_run_dir, restore_handlers, signal_label
-from ..run_log import RunLog
-from ..run_plan import RunPlan
-from ..visualdl_log import open_visualdl
+from common_data.data.imageio import write_image
+from common_data.training.logfmt import TimeAverager, log_line
+from common_data.training.optimizer_record import RECORD_KEY, check_same_optimizer, optimizer_record
+from common_data.training.run_guard import install_stop_handlers, last_stop_signal, lock_run_dir, restore_handlers, signal_label
+from common_data.training.run_log import RunLog
+from common_data.training.run_plan import RunPlan
+from common_data.training.visualdl_log import open_visualdl
 from .host_rng import host_rng_state, seed_host, set_host_rng_state
 from .options import Options
 from .run_folders import find_auto_resume, make_run_dir
@@ -124,7 +124,7 @@ class TrainingCore:
         self.log(self.precision.describe())
 
     def log(self, message):
-        """Rank 0: a stamped line on stdout and in run_dir/log.txt (common_data.run_log)."""
+        """Rank 0: a stamped line on stdout and in run_dir/log.txt (common_data.training.run_log)."""
         self.run_log.info(message)
 
     def close(self):

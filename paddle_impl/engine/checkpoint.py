@@ -8,7 +8,7 @@ Layouts (flat, as PaddleGAN's trainer writes them, so PaddleGAN files load too):
 Optimizer states are stored with keys ``<net_name>.<parameter path>_<accumulator>_0`` (e.g.
 ``generator.conv_first.weight_moment1_0``) instead of paddle's process-specific tensor names, so a checkpoint
 resumes in any process; ``optimizer_state`` / ``load_optimizer_state`` translate.
-Files load through ``common_data.weight_files`` (never paddle.load, whose full unpickler runs what a file names):
+Files load through ``common_data.weights.files`` (never paddle.load, whose full unpickler runs what a file names):
 a paddle.save pickle through its allow-list, or a .safetensors generator / discriminator state dict; arrays become
 tensors as paddle.load gives them.
 """
@@ -17,9 +17,9 @@ import os
 import numpy as np
 import paddle
 
-from common_data.checkpoints import atomic_write
+from common_data.weights.checkpoints import atomic_write
 from common_data.errors import UserError
-from common_data.weight_files import checked_kind, read_paddle, read_safetensors
+from common_data.weights.files import checked_kind, read_paddle, read_safetensors
 
 BACKEND = "paddle"
 

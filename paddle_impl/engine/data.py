@@ -1,7 +1,7 @@
 """Wrap the framework-free common_data datasets in paddle.io.DataLoader, plus an endless iterator.
 
 Training order and augmentation are a pure function of (seed, epoch, rank, position in the epoch): the batch
-sampler is ``common_data.sampling.SeededBatches`` (torch_impl's too, so both backends read the same items in the
+sampler is ``common_data.data.sampling.SeededBatches`` (torch_impl's too, so both backends read the same items in the
 same order), and every item seeds python ``random`` and numpy from its own seed before the dataset draws its
 crops / flips / degradations. So a resumed run sees exactly the batches an uninterrupted run would, whatever the
 number of workers.
@@ -9,12 +9,12 @@ number of workers.
 
 import paddle
 
-from common_data.datasets import (CheckedLoader, build_dataset, collate, guarded_item, loader_options,
+from common_data.data.datasets import (CheckedLoader, build_dataset, collate, guarded_item, loader_options,
                                   no_batches_error, seeded_item)
-from common_data.sampling import SeededBatches
-from common_data import workers
+from common_data.data.sampling import SeededBatches
+from common_data.data import workers as workers
 
-WORKER_PRELOAD = (__name__,)  # what the fork server imports once for all workers (common_data/workers.py)
+WORKER_PRELOAD = (__name__,)  # what the fork server imports once for all workers (common_data/data/workers.py)
 
 
 class ItemSeededDataset(paddle.io.Dataset):
@@ -37,7 +37,7 @@ class ItemSeededDataset(paddle.io.Dataset):
 
 
 class GuardedDataset(paddle.io.Dataset):
-    """``dataset[index]`` with a UserError carried in the item (``common_data.datasets.guarded_item``): raised in
+    """``dataset[index]`` with a UserError carried in the item (``common_data.data.datasets.guarded_item``): raised in
     paddle's reader thread it would leave the main process waiting forever."""
 
     def __init__(self, dataset):
@@ -52,7 +52,7 @@ class GuardedDataset(paddle.io.Dataset):
 
 
 class SeededBatchSampler(SeededBatches, paddle.io.BatchSampler):
-    """``common_data.sampling.SeededBatches`` as a paddle batch sampler."""
+    """``common_data.data.sampling.SeededBatches`` as a paddle batch sampler."""
 
 
 def dist_info(distributed):

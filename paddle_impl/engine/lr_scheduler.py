@@ -5,7 +5,7 @@ The torch side (torch_impl/engine/lr_scheduler.py) gives the same lr at every it
 import paddle
 
 from common_data.errors import ConfigError
-from common_data.lr_schedules import cosine_restart_lr, linear_decay_factor, restart_periods
+from common_data.training.lr_schedules import cosine_restart_lr, linear_decay_factor, restart_periods
 from common_data.registry import Registry
 
 LR_SCHEDULERS = Registry("lr_scheduler")

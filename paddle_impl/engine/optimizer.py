@@ -1,9 +1,9 @@
 """Optimizers from PaddleGAN's ``optimizer:`` block (Adam / AdamW / SGD with PaddleGAN's key names)."""
 import paddle
 
-from common_data.optimizer_options import optimizer_options
+from common_data.training.optimizer_options import optimizer_options
 
-# name -> (paddle class, {config key (common_data.optimizer_options.OPTIMIZER_KEYS): paddle argument})
+# name -> (paddle class, {config key (common_data.training.optimizer_options.OPTIMIZER_KEYS): paddle argument})
 _OPTIMIZERS = {
     "Adam": (paddle.optimizer.Adam, {"beta1": "beta1", "beta2": "beta2", "epsilon": "epsilon",
                                      "weight_decay": "weight_decay"}),

@@ -15,7 +15,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from common_data.edge_kernels import MAG_EPS, check_edge_options, gaussian_kernel, sobel_kernels
+from common_data.training.edge_kernels import MAG_EPS, check_edge_options, gaussian_kernel, sobel_kernels
 
 from . import LOSSES
 

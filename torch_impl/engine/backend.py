@@ -1,7 +1,7 @@
 """The PyTorch adapter of the training core (common_data/training/backend.py): processes, generator, device, files.
 
 Multi-process: ``torchrun --nproc_per_node 2 tools/main.py -c CFG --backend torch`` wraps the trainable nets in
-DistributedDataParallel (gloo on CPU, NCCL on GPUs). Precision (common_data.precision): fp32, or torch.autocast in
+DistributedDataParallel (gloo on CPU, NCCL on GPUs). Precision (common_data.config.precision): fp32, or torch.autocast in
 bf16 (with channels_last on CPUs) or fp16 (with a GradScaler); master weights, optimizer state and checkpoints stay
 fp32.
 """
@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from common_data.precision import resolve_precision
+from common_data.config.precision import resolve_precision
 from common_data.training.steps import EagerStep
 
 from .. import metrics as backend_metrics  # noqa: F401  (registers LPIPSMetric in common_data's METRICS)

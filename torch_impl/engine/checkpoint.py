@@ -7,7 +7,7 @@ Layouts (flat, as PaddleGAN's trainer writes them; the same keys as paddle_impl/
                           'seed': data seed, 'rng': {'python', 'numpy', 'torch'}}
 Every optimizer has its own torch scheduler, all following one schedule, so one 'lr_scheduler' state restores all.
 Files load through ``torch.load(weights_only=True)`` (only tensors, numbers, strings, lists, tuples and dicts), or
-``common_data.weight_files`` for a .safetensors generator / discriminator state dict; a Paddle pickle is told apart
+``common_data.weights.files`` for a .safetensors generator / discriminator state dict; a Paddle pickle is told apart
 by its bytes and never unpickled here.
 """
 import os
@@ -17,9 +17,9 @@ import zipfile
 
 import torch
 
-from common_data.checkpoints import atomic_write
+from common_data.weights.checkpoints import atomic_write
 from common_data.errors import UserError
-from common_data.weight_files import checked_kind, read_safetensors, refused, unreadable
+from common_data.weights.files import checked_kind, read_safetensors, refused, unreadable
 
 BACKEND = "torch"
 

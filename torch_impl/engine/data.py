@@ -1,7 +1,7 @@
 """Wrap the framework-free common_data datasets in torch.utils.data.DataLoader, plus an endless iterator.
 
 Training order and augmentation are a pure function of (seed, epoch, rank, position in the epoch): the batch
-sampler is ``common_data.sampling.SeededBatches`` (paddle_impl's too, so both backends read the same items in the
+sampler is ``common_data.data.sampling.SeededBatches`` (paddle_impl's too, so both backends read the same items in the
 same order), and every item seeds python ``random`` and numpy from its own seed before the dataset draws its
 crops / flips / degradations. So a resumed run sees exactly the batches an uninterrupted run would, whatever the
 number of workers.
@@ -10,12 +10,12 @@ number of workers.
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from common_data.datasets import (CheckedLoader, build_dataset, collate, guarded_item, loader_options,
+from common_data.data.datasets import (CheckedLoader, build_dataset, collate, guarded_item, loader_options,
                                   no_batches_error, seeded_item)
-from common_data.sampling import SeededBatches
-from common_data import workers
+from common_data.data.sampling import SeededBatches
+from common_data.data import workers as workers
 
-WORKER_PRELOAD = (__name__,)  # what the fork server imports once for all workers (common_data/workers.py)
+WORKER_PRELOAD = (__name__,)  # what the fork server imports once for all workers (common_data/data/workers.py)
 
 
 class ItemSeededDataset(Dataset):
@@ -37,7 +37,7 @@ class ItemSeededDataset(Dataset):
 
 
 class GuardedDataset(Dataset):
-    """``dataset[index]`` with a UserError carried in the item (``common_data.datasets.guarded_item``): raised in
+    """``dataset[index]`` with a UserError carried in the item (``common_data.data.datasets.guarded_item``): raised in
     a worker process it would reach the user wrapped in the worker's traceback."""
 
     def __init__(self, dataset):
@@ -51,7 +51,7 @@ class GuardedDataset(Dataset):
 
 
 class SeededBatchSampler(SeededBatches, Sampler):
-    """``common_data.sampling.SeededBatches`` as a torch batch sampler."""
+    """``common_data.data.sampling.SeededBatches`` as a torch batch sampler."""
 
 
 def dist_info(distributed):
@@ -61,7 +61,7 @@ def dist_info(distributed):
 
 
 def worker_options(opts):
-    """Workers forked from a fresh fork server (common_data/workers.py), persistent."""
+    """Workers forked from a fresh fork server (common_data/data/workers.py), persistent."""
     if not opts["num_workers"]:
         return {}
     return dict(multiprocessing_context=workers.worker_context(WORKER_PRELOAD), worker_init_fn=workers.init_worker,

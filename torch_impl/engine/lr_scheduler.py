@@ -6,7 +6,7 @@ the same ``learning_rate``); paddle_impl/engine/lr_scheduler.py shares one and g
 import torch
 
 from common_data.errors import ConfigError
-from common_data.lr_schedules import cosine_restart_lr, linear_decay_factor, restart_periods
+from common_data.training.lr_schedules import cosine_restart_lr, linear_decay_factor, restart_periods
 from common_data.registry import Registry
 
 LR_SCHEDULERS = Registry("lr_scheduler")

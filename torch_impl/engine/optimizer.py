@@ -1,7 +1,7 @@
 """Optimizers from PaddleGAN's ``optimizer:`` block (Adam / AdamW / SGD with PaddleGAN's key names)."""
 import torch
 
-from common_data.optimizer_options import optimizer_options
+from common_data.training.optimizer_options import optimizer_options
 
 from .lr_scheduler import learning_rate_of
 

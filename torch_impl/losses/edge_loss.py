@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from common_data.edge_kernels import MAG_EPS, check_edge_options, gaussian_kernel, sobel_kernels
+from common_data.training.edge_kernels import MAG_EPS, check_edge_options, gaussian_kernel, sobel_kernels
 
 from . import LOSSES
 

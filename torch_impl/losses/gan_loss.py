@@ -4,7 +4,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from common_data.gan_options import resolve_gan_type
+from common_data.training.gan_options import resolve_gan_type
 
 from . import LOSSES
 

@@ -13,8 +13,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from common_data.errors import ConfigError, UserError
-from common_data.output_checks import check_finite_output
-from common_data.visual import chw_to_uint8
+from common_data.metrics.output_checks import check_finite_output
+from common_data.data.visual import chw_to_uint8
 
 from ..archs import build_arch
 from ..engine.checkpoint import load_checkpoint

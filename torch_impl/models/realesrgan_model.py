@@ -3,7 +3,7 @@
 In Real-ESRGAN the degradations run on the GPU inside the model; here RealESRGANDataset makes them in the data
 workers, so batches arrive with ``lq``, ``gt`` and ``gt_usm`` (the USM-sharpened GT) ready.
 """
-from common_data.loss_targets import check_realesrgan_options
+from common_data.training.loss_targets import check_realesrgan_options
 from common_data.training.recipes import RealESRGANRecipe, RealESRNetRecipe
 
 from . import MODELS
@@ -15,7 +15,7 @@ from .sr_model import BaseSRModel
 class RealESRNet(RealESRNetRecipe, BaseSRModel):
     """``l_pix = pixel_criterion(G(lq), gt_usm if l1_gt_usm else gt)``; EMA 0.999 by default (Real-ESRNet x4plus).
 
-    ``l1_gt_usm`` with a batch without ``gt_usm`` (e.g. from SRDataset) is an error (common_data.loss_targets).
+    ``l1_gt_usm`` with a batch without ``gt_usm`` (e.g. from SRDataset) is an error (common_data.training.loss_targets).
     """
 
     def __init__(self, generator, pixel_criterion=None, edge_criterion=None, l1_gt_usm=True, ema_decay=0.999,

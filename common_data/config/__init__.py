@@ -1,0 +1,1 @@
+"""Configs: loading, the PaddleGAN schema with its checks, and the precision choice."""

@@ -1,0 +1,1 @@
+"""Image-quality metrics: PSNR / SSIM, LPIPS's framework-neutral half, output checks."""
