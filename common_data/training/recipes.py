@@ -16,6 +16,7 @@ Decisions (BasicSR's order where PaddleGAN's differed):
 """
 from ..errors import ConfigError
 from common_data.training.loss_targets import usm_or_gt
+from .freeze_d import frozen_blocks, frozen_parameter_names
 from .gan_forms import relativistic_d_fake, relativistic_d_real, relativistic_g_loss
 
 
@@ -59,6 +60,20 @@ class ESRGANRecipe(SRRecipe):
     ``false``: the plain GAN form (BasicSR's SRGANModel, Real-ESRGAN). Without ``gan_criterion`` the generator
     trains alone. Loss keys: l_pix, l_edge, l_percep, l_style, l_g_gan, l_d_real, l_d_fake, out_d_real, out_d_fake.
     """
+
+    def freeze_discriminator(self, spec):
+        """FreezeD (``model.freeze_d_layers``: K or block names, common_data.training.freeze_d): the chosen blocks'
+        parameters leave training; called by the constructor after the pretrained discriminator is loaded."""
+        self.frozen_d_blocks = []
+        if not spec:
+            return
+        if "discriminator" not in self.nets:
+            raise ConfigError("model.freeze_d_layers needs a model.discriminator (and a gan_criterion to train it)")
+        net_d = self.net("discriminator")
+        blocks = net_d.blocks()
+        self.frozen_d_blocks = frozen_blocks(blocks, spec, type(net_d).__name__)
+        names = [name for name, _ in net_d.named_parameters()]
+        self.freeze_parameters("discriminator", frozen_parameter_names(names, blocks, self.frozen_d_blocks))
 
     def percep_target(self):
         return self.gt

@@ -64,15 +64,23 @@ class VGGDiscriminator128(nn.Layer):
         self.linear2 = nn.Linear(100, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2)
 
-    def forward(self, x):
+    def blocks(self):
+        """``[(block, [parameter-name prefixes])]`` in forward order (FreezeD, common_data.training.freeze_d)."""
+        return ([('conv0_0', ['conv0_0.'])] + [('conv' + s, [f'conv{s}.', f'bn{s}.']) for s in self.stage_names]
+                + [('linear1', ['linear1.']), ('linear2', ['linear2.'])])
+
+    def forward(self, x, return_feats=False):
+        """Logits (N, 1); with ``return_feats`` also the activations after every block but the last (feature
+        matching): conv0_0, conv0_1, ..., conv4_1 (conv + BatchNorm + LeakyReLU), linear1."""
         if x.shape[2] != self.input_size or x.shape[3] != self.input_size:
             raise UserError(f"VGGDiscriminator128 takes {self.input_size}x{self.input_size} inputs, got "
                             f"{x.shape[2]}x{x.shape[3]}: make gt_size equal the discriminator's input_size")
-        feat = self.lrelu(self.conv0_0(x))
+        feats = [self.lrelu(self.conv0_0(x))]
         for name in self.stage_names:
-            feat = self.lrelu(getattr(self, 'bn' + name)(getattr(self, 'conv' + name)(feat)))
-        feat = paddle.flatten(feat, 1)
-        return self.linear2(self.lrelu(self.linear1(feat)))
+            feats.append(self.lrelu(getattr(self, 'bn' + name)(getattr(self, 'conv' + name)(feats[-1]))))
+        feats.append(self.lrelu(self.linear1(paddle.flatten(feats[-1], 1))))
+        out = self.linear2(feats[-1])
+        return (out, feats) if return_feats else out
 
 
 ARCHS.register(VGGDiscriminator128, name='VGGStyleDiscriminator')
@@ -97,7 +105,13 @@ class UNetDiscriminatorSN(nn.Layer):
         self.conv8 = spectral_norm(nn.Conv2D(f, f, 3, 1, 1, bias_attr=False))
         self.conv9 = nn.Conv2D(f, 1, 3, 1, 1)
 
-    def forward(self, x):
+    def blocks(self):
+        """``[(block, [parameter-name prefixes])]`` in forward order (FreezeD, common_data.training.freeze_d)."""
+        return [(f'conv{i}', [f'conv{i}.']) for i in range(10)]
+
+    def forward(self, x, return_feats=False):
+        """Per-pixel logits (N, 1, H, W); with ``return_feats`` also the activations after conv0 .. conv8 (after
+        the skip additions), for feature matching."""
         def lrelu(t):
             return F.leaky_relu(t, negative_slope=0.2)
 
@@ -117,6 +131,7 @@ class UNetDiscriminatorSN(nn.Layer):
         x6 = lrelu(self.conv6(up(x5)))
         if self.skip_connection:
             x6 = x6 + x0
-        out = lrelu(self.conv7(x6))
-        out = lrelu(self.conv8(out))
-        return self.conv9(out)
+        x7 = lrelu(self.conv7(x6))
+        x8 = lrelu(self.conv8(x7))
+        out = self.conv9(x8)
+        return (out, [x0, x1, x2, x3, x4, x5, x6, x7, x8]) if return_feats else out

@@ -40,6 +40,7 @@ class BaseModel:
         self.min_max = (0.0, 1.0)
         self.image_paths = []
         self.weights_source = None  # the file --load read the generator from (named by evaluation errors)
+        self.frozen_ids = set()  # ids of parameters FreezeD keeps fixed
 
     # ---- setup -------------------------------------------------------------------------------------------------
     def setup_optimizers(self, optimizer_cfg, lr_cfg):
@@ -61,7 +62,7 @@ class BaseModel:
             if missing:
                 raise ConfigError(f"{where}.net_names: {', '.join(missing)} not in this model's nets "
                                   f"({', '.join(self.nets)})")
-            params = [p for n in net_names for p in self.nets[n].parameters()]
+            params = [p for n in net_names for p in self.nets[n].parameters() if id(p) not in self.frozen_ids]
             self.optimizers[opt_name] = build_optimizer(block, params, self.lr_scheduler, where=where)
             self.optimizer_nets[opt_name] = list(net_names)
             self.optimizer_blocks[opt_name] = dict(block)
@@ -135,11 +136,19 @@ class BaseModel:
         if self.ema is not None:
             self.ema.update()
 
-    @staticmethod
-    def set_requires_grad(nets, requires_grad=False):
+    def set_requires_grad(self, nets, requires_grad=False):
+        """Turn gradients of ``nets`` on or off; frozen parameters (FreezeD) stay off."""
         for net in nets if isinstance(nets, (list, tuple)) else [nets]:
             for p in net.parameters():
-                p.stop_gradient = not requires_grad
+                p.stop_gradient = not requires_grad or id(p) in self.frozen_ids
+
+    def freeze_parameters(self, net_name, names):
+        """FreezeD: the named parameters of ``net_name`` take no gradient and no optimizer (call before
+        setup_optimizers)."""
+        params = dict(self.net(net_name).named_parameters())
+        for name in names:
+            params[name].stop_gradient = True
+            self.frozen_ids.add(id(params[name]))
 
     def setup_input(self, batch):
         """Batch dict (numpy arrays or paddle Tensors) -> ``self.lq``, ``self.gt``, ``self.gt_usm`` tensors."""

@@ -53,17 +53,26 @@ class VGGDiscriminator128(nn.Module):
         self.linear2 = nn.Linear(100, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2)
 
-    def forward(self, x):
+    def blocks(self):
+        """``[(block, [parameter-name prefixes])]`` in forward order (FreezeD, common_data.training.freeze_d)."""
+        stages = ['0_1'] + [f'{i}_{j}' for i in range(1, self.n_stages) for j in (0, 1)]
+        return ([('conv0_0', ['conv0_0.'])] + [(f'conv{s}', [f'conv{s}.', f'bn{s}.']) for s in stages]
+                + [('linear1', ['linear1.']), ('linear2', ['linear2.'])])
+
+    def forward(self, x, return_feats=False):
+        """Logits (N, 1); with ``return_feats`` also the activations after every block but the last (feature
+        matching): conv0_0, conv0_1, ..., conv4_1 (conv + BatchNorm + LeakyReLU), linear1."""
         if tuple(x.shape[-2:]) != (self.input_size, self.input_size):
             raise UserError(f"VGGDiscriminator128: got a {x.shape[-2]}x{x.shape[-1]} input but input_size is "
                             f"{self.input_size}; make the GT patch size equal the discriminator's input_size")
-        feat = self.lrelu(self.conv0_0(x))
-        feat = self.lrelu(self.bn0_1(self.conv0_1(feat)))
+        feats = [self.lrelu(self.conv0_0(x))]
+        feats.append(self.lrelu(self.bn0_1(self.conv0_1(feats[-1]))))
         for i in range(1, self.n_stages):
-            feat = self.lrelu(getattr(self, f'bn{i}_0')(getattr(self, f'conv{i}_0')(feat)))
-            feat = self.lrelu(getattr(self, f'bn{i}_1')(getattr(self, f'conv{i}_1')(feat)))
-        feat = self.lrelu(self.linear1(feat.flatten(1)))
-        return self.linear2(feat)
+            feats.append(self.lrelu(getattr(self, f'bn{i}_0')(getattr(self, f'conv{i}_0')(feats[-1]))))
+            feats.append(self.lrelu(getattr(self, f'bn{i}_1')(getattr(self, f'conv{i}_1')(feats[-1]))))
+        feats.append(self.lrelu(self.linear1(feats[-1].flatten(1))))
+        out = self.linear2(feats[-1])
+        return (out, feats) if return_feats else out
 
 
 ARCHS.register(VGGDiscriminator128, name='VGGStyleDiscriminator')
@@ -87,7 +96,13 @@ class UNetDiscriminatorSN(nn.Module):
         self.conv8 = spectral_norm(nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=False))
         self.conv9 = nn.Conv2d(num_feat, 1, 3, 1, 1)
 
-    def forward(self, x):
+    def blocks(self):
+        """``[(block, [parameter-name prefixes])]`` in forward order (FreezeD, common_data.training.freeze_d)."""
+        return [(f'conv{i}', [f'conv{i}.']) for i in range(10)]
+
+    def forward(self, x, return_feats=False):
+        """Per-pixel logits (N, 1, H, W); with ``return_feats`` also the activations after conv0 .. conv8 (after
+        the skip additions), for feature matching."""
         def act(t):
             return F.leaky_relu(t, negative_slope=0.2)
 
@@ -107,6 +122,7 @@ class UNetDiscriminatorSN(nn.Module):
         x6 = act(self.conv6(up(x5)))
         if self.skip_connection:
             x6 = x6 + x0
-        out = act(self.conv7(x6))
-        out = act(self.conv8(out))
-        return self.conv9(out)
+        x7 = act(self.conv7(x6))
+        x8 = act(self.conv8(x7))
+        out = self.conv9(x8)
+        return (out, [x0, x1, x2, x3, x4, x5, x6, x7, x8]) if return_feats else out

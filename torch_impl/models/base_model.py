@@ -51,6 +51,7 @@ class BaseModel:
         self.min_max = (0.0, 1.0)
         self.image_paths = []
         self.weights_source = None  # the file --load read the generator from (named by evaluation errors)
+        self.frozen_ids = set()  # ids of parameters FreezeD keeps fixed
         self.log = print
 
     # ----------------------------------------------------------------- building
@@ -232,10 +233,18 @@ class BaseModel:
         else:
             opt.step()
 
-    @staticmethod
-    def set_requires_grad(net, flag):
+    def set_requires_grad(self, net, flag):
+        """Turn gradients of ``net`` on or off; frozen parameters (FreezeD) stay off."""
         for p in net.parameters():
-            p.requires_grad_(flag)
+            p.requires_grad_(flag and id(p) not in self.frozen_ids)
+
+    def freeze_parameters(self, net_name, names):
+        """FreezeD: the named parameters of ``net_name`` take no gradient and no optimizer (call before
+        setup_optimizers)."""
+        params = dict(self.net(net_name).named_parameters())
+        for name in names:
+            params[name].requires_grad_(False)
+            self.frozen_ids.add(id(params[name]))
 
     def end_iteration(self):
         """After the last micro-batch: AMP scaler update and EMA update (BasicSR's model_ema)."""
