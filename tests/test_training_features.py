@@ -120,3 +120,139 @@ def test_a_bad_freeze_d_layers_is_a_one_line_config_error(framework, spec, messa
 def test_freeze_d_layers_without_a_discriminator_is_a_config_error(framework):
     with pytest.raises(ConfigError, match="freeze_d_layers needs a model.discriminator"):
         build(framework, "ESRGAN", optimizers=False, discriminator=None, gan_criterion=None, freeze_d_layers=2)
+
+
+# ------------------------------------------------------------------------------------------------ feature matching
+def np_conv(x, w, b=None, stride=1):
+    """3x3 / 4x4 convolution with padding 1, NCHW, float64."""
+    x = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    win = np.lib.stride_tricks.sliding_window_view(x, w.shape[2:], axis=(2, 3))[:, :, ::stride, ::stride]
+    out = np.einsum("nchwij,ocij->nohw", win, w)
+    return out if b is None else out + b[None, :, None, None]
+
+
+def np_lrelu(x):
+    return np.where(x >= 0, x, 0.2 * x)
+
+
+def np_batchnorm_train(x, gamma, beta, eps=1e-5):
+    mean, var = x.mean((0, 2, 3), keepdims=True), x.var((0, 2, 3), keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * gamma[None, :, None, None] + beta[None, :, None, None]
+
+
+def np_up2(x):
+    """Bilinear x2, align_corners=False (source clamped at the borders)."""
+    def matrix(n):
+        a = np.zeros((2 * n, n))
+        for o in range(2 * n):
+            src = max((o + 0.5) / 2 - 0.5, 0.0)
+            i0 = int(np.floor(src))
+            i1, lam = min(i0 + 1, n - 1), src - i0
+            a[o, i0] += 1 - lam
+            a[o, i1] += lam
+        return a
+    return np.einsum("ah,nchw,bw->ncab", matrix(x.shape[2]), x, matrix(x.shape[3]))
+
+
+def np_state(framework, net):
+    """A discriminator's tensors as float64 numpy, Linear weights (out, in) as in torch."""
+    out = {}
+    for k, v in net.state_dict().items():
+        a = to_numpy(v).astype(np.float64)
+        out[k] = a.T if framework == "paddle" and k.startswith("linear") and k.endswith(".weight") else a
+    return out
+
+
+def np_vgg_features(w, x):
+    """VGGDiscriminator128 in train mode (BatchNorm on batch statistics): the features after every block but the
+    last, written out from the architecture (ESRGAN / BasicSR's VGGStyleDiscriminator)."""
+    feats = [np_lrelu(np_conv(x, w["conv0_0.weight"], w["conv0_0.bias"]))]
+    for s in ["0_1", "1_0", "1_1", "2_0", "2_1", "3_0", "3_1", "4_0", "4_1"]:
+        conv = np_conv(feats[-1], w[f"conv{s}.weight"], stride=2 if s.endswith("_1") else 1)
+        feats.append(np_lrelu(np_batchnorm_train(conv, w[f"bn{s}.weight"], w[f"bn{s}.bias"])))
+    flat = feats[-1].reshape(len(x), -1)
+    feats.append(np_lrelu(flat @ w["linear1.weight"].T + w["linear1.bias"]))
+    return feats
+
+
+def np_unet_features(w, x):
+    """UNetDiscriminatorSN in eval mode (spectral norm from the stored u, v: W / (u . W v)), Real-ESRGAN's forward."""
+    def sn(name):
+        orig = w[f"{name}.weight_orig"]
+        sigma = w[f"{name}.weight_u"] @ orig.reshape(len(orig), -1) @ w[f"{name}.weight_v"]
+        return orig / sigma
+    x0 = np_lrelu(np_conv(x, w["conv0.weight"], w["conv0.bias"]))
+    x1 = np_lrelu(np_conv(x0, sn("conv1"), stride=2))
+    x2 = np_lrelu(np_conv(x1, sn("conv2"), stride=2))
+    x3 = np_lrelu(np_conv(x2, sn("conv3"), stride=2))
+    x4 = np_lrelu(np_conv(np_up2(x3), sn("conv4"))) + x2
+    x5 = np_lrelu(np_conv(np_up2(x4), sn("conv5"))) + x1
+    x6 = np_lrelu(np_conv(np_up2(x5), sn("conv6"))) + x0
+    x7 = np_lrelu(np_conv(x6, sn("conv7")))
+    x8 = np_lrelu(np_conv(x7, sn("conv8")))
+    return [x0, x1, x2, x3, x4, x5, x6, x7, x8]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("name", ["ESRGAN", "RealESRGAN"])
+def test_feature_matching_loss_equals_the_hand_computed_l1_of_the_discriminators_features(framework, name):
+    """l_g_fm of one generator step = weight * mean over layers of mean |F(G(lq)) - F(gt)|, the features computed
+    in numpy from the discriminator's weights (VGG128 in train mode, the U-Net in eval mode: its spectral norm
+    then uses the stored u, v instead of a power iteration per forward)."""
+    weight = 0.5
+    model = build(framework, name, feature_matching_weight=weight)
+    net_d = model.net("discriminator")
+    if name == "RealESRGAN":
+        net_d.eval()
+    w = np_state(framework, net_d)
+    batch = fixed_batch(GAN_MODELS[name], n=2)
+    run_iters(model, batch, 1)
+    fake = to_numpy(model.output).astype(np.float64)  # the output the generator step saw (before its update)
+    hand = np_vgg_features if name == "ESRGAN" else np_unet_features
+    real_feats, fake_feats = hand(w, batch["gt"].astype(np.float64)), hand(w, fake)
+    expected = weight * np.mean([np.abs(f - r).mean() for r, f in zip(real_feats, fake_feats)])
+    assert model.get_current_losses()["l_g_fm"] == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("name", ["ESRGAN", "RealESRGAN"])
+def test_feature_matching_loss_is_the_same_on_both_backends_given_the_same_discriminator(name):
+    """The same discriminator weights (converted torch -> paddle) in train mode on the same real / fake pair."""
+    import paddle
+    import torch
+    from common_data.training.gan_forms import feature_matching_loss
+    from common_data.weights import naming as W
+    nets = {fw: build(fw, name, optimizers=False).net("discriminator") for fw in FRAMEWORKS}
+    state = {k: to_numpy(v) for k, v in nets["torch"].state_dict().items()}
+    nets["paddle"].set_state_dict(W.to_framework(W.canonicalize(state, "torch"), "paddle"))
+    rng = np.random.default_rng(1)
+    real, fake = (rng.random((2, 3, GAN_MODELS[name], GAN_MODELS[name])).astype(np.float32) for _ in range(2))
+    values = {}
+    for fw, to_tensor in (("paddle", paddle.to_tensor), ("torch", torch.from_numpy)):
+        real_feats = nets[fw](to_tensor(real), return_feats=True)[1]
+        fake_feats = nets[fw](to_tensor(fake), return_feats=True)[1]
+        values[fw] = float(feature_matching_loss(real_feats, fake_feats))
+    assert values["paddle"] == pytest.approx(values["torch"], rel=1e-5)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_the_discriminators_features_end_where_its_logits_begin(framework):
+    """return_feats changes nothing about the logits."""
+    for name in GAN_MODELS:
+        net_d = build(framework, name, optimizers=False).net("discriminator")
+        net_d.eval()
+        x = fixed_batch(GAN_MODELS[name])["gt"]
+        x = __import__("paddle").to_tensor(x) if framework == "paddle" else __import__("torch").from_numpy(x)
+        logits, feats = net_d(x, return_feats=True)
+        assert np.array_equal(to_numpy(logits), to_numpy(net_d(x)))
+        assert len(feats) == (11 if name == "ESRGAN" else 9)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("extra,message", [({"feature_matching_weight": -1}, "must be a number >= 0"),
+                                           ({"feature_matching_weight": "high"}, "must be a number"),
+                                           ({"feature_matching_weight": 1.0, "discriminator": None,
+                                             "gan_criterion": None}, "needs a gan_criterion")])
+def test_a_bad_feature_matching_weight_is_a_one_line_config_error(framework, extra, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        build(framework, "ESRGAN", optimizers=False, **extra)
+    assert "feature_matching_weight" in str(err.value) and "\n" not in str(err.value)

@@ -17,7 +17,7 @@ Decisions (BasicSR's order where PaddleGAN's differed):
 from ..errors import ConfigError
 from common_data.training.loss_targets import usm_or_gt
 from .freeze_d import frozen_blocks, frozen_parameter_names
-from .gan_forms import relativistic_d_fake, relativistic_d_real, relativistic_g_loss
+from .gan_forms import feature_matching_loss, relativistic_d_fake, relativistic_d_real, relativistic_g_loss
 
 
 class SRRecipe:
@@ -58,7 +58,8 @@ class ESRGANRecipe(SRRecipe):
 
     ``relativistic: true`` (ESRGAN's default): the relativistic-average form (common_data.training.gan_forms);
     ``false``: the plain GAN form (BasicSR's SRGANModel, Real-ESRGAN). Without ``gan_criterion`` the generator
-    trains alone. Loss keys: l_pix, l_edge, l_percep, l_style, l_g_gan, l_d_real, l_d_fake, out_d_real, out_d_fake.
+    trains alone. ``feature_matching_weight`` > 0 adds ``l_g_fm`` (common_data.training.gan_forms). Loss keys:
+    l_pix, l_edge, l_percep, l_style, l_g_gan, l_g_fm, l_d_real, l_d_fake, out_d_real, out_d_fake.
     """
 
     def freeze_discriminator(self, spec):
@@ -96,15 +97,37 @@ class ESRGANRecipe(SRRecipe):
                 total = total + l_style
         if self.gan_criterion is not None:
             net_d = self.net("discriminator")  # frozen during the generator's step
-            if self.relativistic:
+            fm = self.feature_matching_weight > 0
+            if self.relativistic or fm:
                 with self.no_grad():
-                    real_pred = net_d(self.gan_target())
-                l_g_gan = relativistic_g_loss(self.gan_criterion, real_pred, net_d(output))
+                    real_pred, real_feats = self.discriminate(net_d, self.gan_target(), fm)
+            fake_pred, fake_feats = self.discriminate(net_d, output, fm)
+            if self.relativistic:
+                l_g_gan = relativistic_g_loss(self.gan_criterion, real_pred, fake_pred)
             else:
-                l_g_gan = self.gan_criterion(net_d(output), True, is_disc=False)
+                l_g_gan = self.gan_criterion(fake_pred, True, is_disc=False)
             self.losses["l_g_gan"] = l_g_gan
             total = total + l_g_gan
+            if fm:
+                l_g_fm = feature_matching_loss(real_feats, fake_feats) * self.feature_matching_weight
+                self.losses["l_g_fm"] = l_g_fm
+                total = total + l_g_fm
         return total
+
+    @staticmethod
+    def discriminate(net_d, image, with_feats):
+        """(logits, intermediate features or None) of the discriminator on ``image``."""
+        return net_d(image, return_feats=True) if with_feats else (net_d(image), None)
+
+    def set_feature_matching(self, weight):
+        """``model.feature_matching_weight`` (>= 0; 0 = off): the generator also gets ``weight`` times the L1
+        between the discriminator's intermediate features of its output and of the real image (``l_g_fm``)."""
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+            raise ConfigError(f"model.feature_matching_weight must be a number >= 0 (0 turns it off), got {weight!r}")
+        if weight and self.gan_criterion is None:
+            raise ConfigError("model.feature_matching_weight needs a gan_criterion and a discriminator (whose "
+                              "features it compares); add them or set it to 0")
+        self.feature_matching_weight = float(weight)
 
     def train_iter(self, optimizers=None):
         if self.pixel_criterion is None and self.perceptual_criterion is None and self.gan_criterion is None:

@@ -15,12 +15,15 @@ class ESRGAN(ESRGANRecipe, BaseSRModel):
       l_d_real = gan(D(gt) - mean(D(fake)), True) / 2, l_d_fake = gan(D(fake) - mean(D(gt)), False) / 2, the other
       side's prediction detached. With ``relativistic: false`` the plain SRGAN form (BasicSR's SRGANModel).
     Without ``gan_criterion`` / ``discriminator`` it trains the generator alone (pixel + perceptual).
+    ``freeze_d_layers`` (FreezeD) keeps the discriminator's first blocks fixed; ``feature_matching_weight`` > 0 adds
+    ``l_g_fm``, the L1 between the discriminator's intermediate features of G(lq) and of the real image.
     """
 
     def __init__(self, generator, discriminator=None, pixel_criterion=None, perceptual_criterion=None,
                  gan_criterion=None, edge_criterion=None, relativistic=True, ema_decay=0.0, pretrain_network_g=None,
                  strict_load_g=True, param_key_g=None, pretrain_network_d=None, strict_load_d=True,
-                 param_key_d=None, to_static=False, freeze_d_layers=None):
+                 param_key_d=None, to_static=False, freeze_d_layers=None,
+                 feature_matching_weight=0.0):
         super().__init__(generator, pixel_criterion, edge_criterion, ema_decay, pretrain_network_g, strict_load_g,
                          param_key_g, to_static)
         if gan_criterion and not discriminator:
@@ -35,3 +38,4 @@ class ESRGAN(ESRGANRecipe, BaseSRModel):
         self.gan_criterion = self.build_criterion(gan_criterion, 'model.gan_criterion')
         self.relativistic = bool(relativistic)
         self.freeze_discriminator(freeze_d_layers)
+        self.set_feature_matching(feature_matching_weight)
