@@ -256,3 +256,129 @@ def test_a_bad_feature_matching_weight_is_a_one_line_config_error(framework, ext
     with pytest.raises(ConfigError, match=message) as err:
         build(framework, "ESRGAN", optimizers=False, **extra)
     assert "feature_matching_weight" in str(err.value) and "\n" not in str(err.value)
+
+
+# -------------------------------------------------------------------------------------- pretrained discriminator
+def basicsr_d_state(name, num_feat=4, seed=3):
+    """A BasicSR-named discriminator state dict (PyTorch conventions, numpy), e.g. RealESRGAN_x4plus_netD's
+    ``params``: built by torch with its own random initialisation and a few BatchNorm statistics set."""
+    import torch
+    from torch_impl.archs import build_arch
+    torch.manual_seed(seed)
+    cfg = dict(VGG_D if name == "ESRGAN" else UNET_D, num_feat=num_feat)
+    state = {k: to_numpy(v) for k, v in build_arch(cfg).state_dict().items()}
+    for k in state:
+        if k.endswith("running_mean"):
+            state[k] = np.linspace(-0.1, 0.1, len(state[k]), dtype=np.float32)
+    return state
+
+
+def save_basicsr_d(framework, state, path, key="params", drop=None):
+    """``{key: state}`` as BasicSR writes net_d files: a .pth for torch, the converted .pdparams for paddle;
+    ``drop``: leave out the tensors whose names start with it."""
+    from common_data.weights import naming as W
+    if framework == "paddle":
+        state = W.to_framework(W.canonicalize(state, "torch"), "paddle")
+    state = {k: v for k, v in state.items() if not (drop and k.startswith(drop))}
+    if framework == "torch":
+        import torch
+        torch.save({key: {k: torch.from_numpy(np.asarray(v)) for k, v in state.items()}}, path)
+    else:
+        from paddle_impl.engine.checkpoint import save_weights
+        save_weights(path, {key: state})
+    return str(path)
+
+
+def d_in_torch_conventions(framework, model):
+    from common_data.weights import naming as W
+    state = {k: to_numpy(v) for k, v in model.net("discriminator").state_dict().items()}
+    return state if framework == "torch" else W.to_framework(W.canonicalize(state, "paddle"), "torch")
+
+
+EXT = {"paddle": ".pdparams", "torch": ".pth"}
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("name", ["ESRGAN", "RealESRGAN"])
+@pytest.mark.parametrize("container", ["params", "safetensors"])
+def test_pretrain_network_d_loads_a_basicsr_discriminator(framework, name, container, tmp_path):
+    """BasicSR's net_d file ({'params': state}) or a flat .safetensors: every tensor lands where BasicSR had it."""
+    from common_data.weights.files import write_safetensors
+    state = basicsr_d_state(name)
+    if container == "params":
+        path = save_basicsr_d(framework, state, tmp_path / f"net_d{EXT[framework]}")
+    else:
+        path = str(tmp_path / "net_d.safetensors")
+        write_safetensors(path, state)
+    model = build(framework, name, pretrain_network_d=path)
+    loaded = d_in_torch_conventions(framework, model)
+    for key, value in state.items():
+        if not key.endswith("num_batches_tracked"):  # paddle keeps no counter
+            assert np.array_equal(loaded[key], value), key
+
+
+@pytest.mark.parametrize("name", ["ESRGAN", "RealESRGAN"])
+def test_a_pretrained_discriminator_judges_alike_on_both_backends(name, tmp_path):
+    import paddle
+    import torch
+    state, logits = basicsr_d_state(name), {}
+    x = fixed_batch(GAN_MODELS[name], n=2)["gt"]
+    for fw, to_tensor in (("paddle", paddle.to_tensor), ("torch", torch.from_numpy)):
+        net_d = build(fw, name, pretrain_network_d=save_basicsr_d(fw, state, tmp_path / f"d{EXT[fw]}"),
+                      optimizers=False).net("discriminator")
+        net_d.eval()
+        logits[fw] = to_numpy(net_d(to_tensor(x)))
+    # a random U-Net's spectral norm (u, v not yet iterated) gives logits near 1e6: compare relative to their scale
+    np.testing.assert_allclose(logits["paddle"], logits["torch"], rtol=1e-4, atol=1e-5 * np.abs(logits["torch"]).max())
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_a_discriminator_of_another_width_is_refused_in_one_line_naming_the_tensor(framework, tmp_path):
+    path = save_basicsr_d(framework, basicsr_d_state("RealESRGAN", num_feat=8), tmp_path / f"d{EXT[framework]}")
+    with pytest.raises((ConfigError, UserError), match=r"conv0\.weight.*\(8, 3, 3, 3\)") as err:
+        build(framework, "RealESRGAN", pretrain_network_d=path, optimizers=False)
+    assert "\n" not in str(err.value) and path in str(err.value)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_a_discriminator_of_another_architecture_is_refused_in_one_line(framework, tmp_path):
+    path = save_basicsr_d(framework, basicsr_d_state("ESRGAN"), tmp_path / f"d{EXT[framework]}")
+    with pytest.raises((ConfigError, UserError), match="missing.*unexpected|unexpected.*missing") as err:
+        build(framework, "RealESRGAN", pretrain_network_d=path, optimizers=False)
+    assert "\n" not in str(err.value) and "strict_load_d" in str(err.value)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_strict_load_d_false_loads_the_tensors_that_fit(framework, tmp_path):
+    state = basicsr_d_state("RealESRGAN")
+    path = save_basicsr_d(framework, state, tmp_path / f"d{EXT[framework]}", drop="conv9.")
+    with pytest.raises((ConfigError, UserError), match="missing"):
+        build(framework, "RealESRGAN", pretrain_network_d=path, optimizers=False)
+    fresh = d_in_torch_conventions(framework, build(framework, "RealESRGAN", optimizers=False))
+    loaded = d_in_torch_conventions(framework, build(framework, "RealESRGAN", pretrain_network_d=path,
+                                                     strict_load_d=False, optimizers=False))
+    assert np.array_equal(loaded["conv1.weight_orig"], state["conv1.weight_orig"])
+    assert np.array_equal(loaded["conv9.weight"], fresh["conv9.weight"])
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_param_key_d_picks_the_entry_and_an_absent_one_is_refused_in_one_line(framework, tmp_path):
+    state = basicsr_d_state("RealESRGAN")
+    path = save_basicsr_d(framework, state, tmp_path / f"d{EXT[framework]}", key="net_d")
+    model = build(framework, "RealESRGAN", pretrain_network_d=path, param_key_d="net_d", optimizers=False)
+    assert np.array_equal(d_in_torch_conventions(framework, model)["conv0.weight"], state["conv0.weight"])
+    with pytest.raises((ConfigError, UserError), match="no key 'params'.*param_key_d") as err:
+        build(framework, "RealESRGAN", pretrain_network_d=path, param_key_d="params", optimizers=False)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_a_pretrained_discriminator_with_freeze_d_keeps_its_frozen_blocks(framework, tmp_path):
+    state = basicsr_d_state("RealESRGAN")
+    model = build(framework, "RealESRGAN", freeze_d_layers=2,
+                  pretrain_network_d=save_basicsr_d(framework, state, tmp_path / f"d{EXT[framework]}"))
+    run_iters(model, fixed_batch(32), 2)
+    loaded = d_in_torch_conventions(framework, model)
+    assert np.array_equal(loaded["conv0.weight"], state["conv0.weight"])
+    assert np.array_equal(loaded["conv1.weight_orig"], state["conv1.weight_orig"])
+    assert not np.array_equal(loaded["conv2.weight_orig"], state["conv2.weight_orig"])

@@ -252,7 +252,11 @@ class BaseModel:
 
     def load_pretrained(self, net_name, path, strict=True, param_key=None):
         """pretrain_network_g / _d: pick params_ema / params / {net_name: ...} / a bare state dict."""
-        state = unwrap_state(load_checkpoint(path, f"pretrained {net_name}"), net_name, param_key)
+        state = load_checkpoint(path, f"pretrained {net_name}")
+        if param_key and not isinstance(state.get(param_key), dict):
+            raise ConfigError(f"{path}: no key {param_key!r} (set by model.param_key_{net_name[0]}); it has "
+                              f"{', '.join(list(map(str, state))[:8])}")
+        state = unwrap_state(state, net_name, param_key)
         load_state_checked(self.nets[net_name], state, strict=strict, where=f"{path} [{net_name}]")
 
 

@@ -138,9 +138,13 @@ class BaseModel:
                 break
         else:
             if param_key:
-                raise UserError(f"{path}: no key {param_key!r} (set by {where}.param_key); it has "
+                raise UserError(f"{path}: no key {param_key!r} (set by model.param_key_{net_name[0]}); it has "
                                 f"{', '.join(list(state)[:8])}")
-        self.load_net_state(net_name, state, strict, source=path)
+        try:
+            self.load_net_state(net_name, state, strict, source=path)
+        except UserError as e:
+            raise UserError(f"{e} ({where}; strict_load_{net_name[0]}: false loads only the tensors that fit)") \
+                from None
 
     def load_net_state(self, net_name, state, strict=True, source='state dict'):
         net = self.net(net_name)
