@@ -1,5 +1,7 @@
 """traiNNer's training features (issue 17) on both backends, through the one training core: FreezeD, feature
 matching, a pretrained discriminator, loss stages, WGAN-GP."""
+import os
+
 import numpy as np
 import pytest
 
@@ -382,3 +384,127 @@ def test_a_pretrained_discriminator_with_freeze_d_keeps_its_frozen_blocks(framew
     assert np.array_equal(loaded["conv0.weight"], state["conv0.weight"])
     assert np.array_equal(loaded["conv1.weight_orig"], state["conv1.weight_orig"])
     assert not np.array_equal(loaded["conv2.weight_orig"], state["conv2.weight_orig"])
+
+
+# ------------------------------------------------------------------------------------------------------ loss stages
+STAGES = [{"from_iter": 1, "losses": ["pixel"]}, {"from_iter": 3, "losses": ["pixel", "gan"]}]
+
+
+def test_loss_stages_pick_the_stage_each_iteration_trains_in():
+    from common_data.training.loss_stages import LossStages
+    stages = LossStages.from_config([{"from_iter": 1, "losses": ["pixel"]},
+                                     {"from_iter": 100, "losses": ["pixel", "edge"]},
+                                     {"from_iter": 200, "losses": ["perceptual", "gan"]}],
+                                    ["pixel", "edge", "perceptual", "gan"])
+    assert [stages.index_at(it) for it in (1, 99, 100, 199, 200, 10 ** 6)] == [0, 0, 1, 1, 2, 2]
+    assert stages.terms(2) == {"perceptual", "gan"}
+    assert stages.describe(1) == "loss stage 2/3 (from iteration 100): pixel, edge"
+    assert LossStages.from_config(None, ["pixel"]) is None and LossStages.from_config([], ["pixel"]) is None
+
+
+@pytest.mark.parametrize("spec,message", [
+    ({"from_iter": 1, "losses": ["pixel"]}, r"model.loss_stages must be a list"),
+    ([{"from_iter": 2, "losses": ["pixel"]}], r"loss_stages\[0\].from_iter must be 1"),
+    ([{"from_iter": 1, "losses": ["pixel"]}, {"from_iter": 1, "losses": ["gan"]}], r"\[1\].from_iter 1 must be larger"),
+    ([{"from_iter": 1, "losses": ["pixel", "gan"], "until": 5}], r"\[0\] must be a mapping with exactly"),
+    ([{"from_iter": 1, "losses": ["pixle", "gan"]}], r"unknown term 'pixle'"),
+    ([{"from_iter": 1, "losses": "pixel"}], r"losses must be a non-empty list"),
+    ([{"from_iter": 1, "losses": ["pixel", "gan", "perceptual"]}], r"perceptual is on but the model has no "
+                                                                   r"perceptual_criterion"),
+    ([{"from_iter": 1, "losses": ["pixel"]}], r"model.gan_criterion is configured but no stage turns gan on"),
+    ([{"from_iter": True, "losses": ["pixel", "gan"]}], r"from_iter must be an iteration number"),
+])
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_a_bad_loss_stages_block_is_a_one_line_config_error(framework, spec, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        build(framework, "ESRGAN", optimizers=False, loss_stages=spec)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("name", ["ESRGAN", "RealESRGAN"])
+def test_the_gan_stage_starts_at_its_iteration_and_the_discriminator_trains_only_then(framework, name):
+    model = build(framework, name, loss_stages=STAGES)
+    logged = []
+    model.log = logged.append
+    d0 = parameters(model, "discriminator")
+    batch = fixed_batch(GAN_MODELS[name])
+    first = run_iters(model, batch, 2)
+    assert [set(h) for h in first] == [{"l_pix"}] * 2
+    assert all(np.array_equal(v, parameters(model, "discriminator")[k]) for k, v in d0.items())
+    later = run_iters(model, batch, 2, start=3)
+    assert all({"l_pix", "l_g_gan", "l_d_real", "l_d_fake"} <= set(h) for h in later)
+    assert any(not np.array_equal(v, parameters(model, "discriminator")[k]) for k, v in d0.items())
+    assert logged == ["iteration 1: loss stage 1/2 (from iteration 1): pixel",
+                      "iteration 3: loss stage 2/2 (from iteration 3): pixel, gan"]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_feature_matching_can_run_in_a_stage_without_training_the_discriminator(framework):
+    stages = [{"from_iter": 1, "losses": ["pixel", "feature_matching"]},
+              {"from_iter": 2, "losses": ["pixel", "gan", "feature_matching"]}]
+    model = build(framework, "RealESRGAN", feature_matching_weight=1.0, loss_stages=stages)
+    d0 = parameters(model, "discriminator")
+    (first,) = run_iters(model, fixed_batch(32), 1)
+    assert set(first) == {"l_pix", "l_g_fm"}
+    assert all(np.array_equal(v, parameters(model, "discriminator")[k]) for k, v in d0.items())
+    (second,) = run_iters(model, fixed_batch(32), 1, start=2)
+    assert {"l_g_gan", "l_g_fm", "l_d_real"} <= set(second)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from common_data.data.demo_data import make_demo_data
+    root = tmp_path_factory.mktemp("demo")
+    make_demo_data(root, num_train=4, num_test=1, size=32)
+    return str(root)
+
+
+def trainer_class(framework):
+    if framework == "paddle":
+        from paddle_impl.engine.trainer import Options, Trainer
+    else:
+        from torch_impl.engine.trainer import Options, Trainer
+    return Trainer, Options
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_a_resumed_run_continues_in_the_stage_of_its_iteration(framework, demo, tmp_path):
+    """Stages pixel (1-2) then pixel + edge (3-4): the full run and the run resumed from iter_2_checkpoint both log
+    the switch at iteration 3 and train the same terms with the same values there."""
+    import importlib.util
+    from test_torch_engine import load_cfg, make_cfg, only_run_dir
+    Trainer, Options = trainer_class(framework)
+    vdl = importlib.util.find_spec("visualdl") is not None
+
+    def cfg(out):
+        c = make_cfg(demo, out, total_iters=4, model="BaseSRModel", snapshot_config={"interval": 2},
+                     enable_visualdl=vdl)
+        c["model"].update(edge_criterion={"name": "EdgeLoss", "loss_weight": 0.5},
+                          loss_stages=[{"from_iter": 1, "losses": ["pixel"]},
+                                       {"from_iter": 3, "losses": ["pixel", "edge"]}])
+        c["dataset"]["train"]["batch_size"] = 1
+        return load_cfg(tmp_path, c)
+
+    full = Trainer(cfg(tmp_path / "a"), Options(seed=5))
+    history = full.train()
+    full.close()
+    assert [set(h) for h in history] == [{"l_pix"}, {"l_pix"}, {"l_pix", "l_edge"}, {"l_pix", "l_edge"}]
+    log = open(os.path.join(full.run_dir, "log.txt"), encoding="utf-8").read()
+    assert "iteration 1: loss stage 1/2 (from iteration 1): pixel" in log
+    assert "iteration 3: loss stage 2/2 (from iteration 3): pixel, edge" in log
+    ext = ".pdparams" if framework == "paddle" else ".pth"
+    resumed = Trainer(cfg(tmp_path / "b"), Options(resume=os.path.join(only_run_dir(tmp_path / "a"),
+                                                                       f"iter_2_checkpoint{ext}")))
+    rest = resumed.train()
+    resumed.close()
+    assert [set(h) for h in rest] == [{"l_pix", "l_edge"}] * 2
+    for a, b in zip(history[2:], rest):
+        assert a["l_edge"] == pytest.approx(b["l_edge"], rel=1e-5)
+    log = open(os.path.join(resumed.run_dir, "log.txt"), encoding="utf-8").read()
+    assert "iteration 3: loss stage 2/2 (from iteration 3): pixel, edge" in log and "stage 1/2" not in log
+    if vdl:
+        from visualdl import LogReader
+        (record,) = [f for f in os.listdir(full.run_dir) if "vdlrecords" in f]
+        reader = LogReader(file_path=os.path.join(full.run_dir, record))
+        assert [int(r.value) for r in reader.get_data("scalar", "loss_stage")] == [1, 1, 2, 2]

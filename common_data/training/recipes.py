@@ -12,11 +12,14 @@ Decisions (BasicSR's order where PaddleGAN's differed):
   * in an iteration where only D learns (RealESRGAN's ``net_d_iters`` / ``net_d_init_iters``), G runs without
     gradients;
   * a USM-sharpened target requested without ``gt_usm`` in the batch is an error (common_data.training.loss_targets);
-  * the edge loss compares against the pixel loss's target.
+  * the edge loss compares against the pixel loss's target;
+  * with ``loss_stages`` (common_data.training.loss_stages) a term is computed only in the stages that list it, and
+    the discriminator trains only in stages with ``gan``.
 """
 from ..errors import ConfigError
 from common_data.training.loss_targets import usm_or_gt
 from .freeze_d import frozen_blocks, frozen_parameter_names
+from .loss_stages import LossStages
 from .gan_forms import feature_matching_loss, relativistic_d_fake, relativistic_d_real, relativistic_g_loss
 
 
@@ -27,22 +30,53 @@ class SRRecipe:
         if getattr(self, attr, None) is None:
             raise ConfigError(f"model.{attr} is missing for {type(self).__name__}: add e.g. {example}")
 
+    # ---- loss stages (common_data.training.loss_stages) -----------------------------------------------------------
+    def configured_terms(self):
+        """The loss terms this model has criteria for, by loss-stage name."""
+        terms = {"pixel": "pixel_criterion", "edge": "edge_criterion", "perceptual": "perceptual_criterion",
+                 "gan": "gan_criterion"}
+        found = [term for term, attr in terms.items() if getattr(self, attr, None) is not None]
+        return found + (["feature_matching"] if getattr(self, "feature_matching_weight", 0) else [])
+
+    def set_loss_stages(self, spec):
+        """``model.loss_stages``; called at the end of the model's constructor, once every criterion is built."""
+        self.loss_stages = LossStages.from_config(spec, self.configured_terms())
+        self.loss_stage, self.stage_terms = None, None
+        if self.loss_stages is not None and getattr(self, "to_static", False):
+            raise ConfigError("model.loss_stages: the static-graph step (to_static) trains a pixel_criterion alone; "
+                              "remove loss_stages or set -o model.to_static=false")
+
+    def enter_stage(self):
+        """At each micro-batch: the stage of ``current_iter``; a change is logged (rank 0's log, VisualDL's
+        loss_stage scalar through the trainer)."""
+        if getattr(self, "loss_stages", None) is None:
+            return
+        index = self.loss_stages.index_at(self.current_iter)
+        if index != self.loss_stage:
+            self.loss_stage, self.stage_terms = index, self.loss_stages.terms(index)
+            self.log(f"iteration {self.current_iter}: {self.loss_stages.describe(index)}")
+
+    def term_on(self, term):
+        """Whether loss term ``term`` is active in this iteration (always, without loss_stages)."""
+        return getattr(self, "loss_stages", None) is None or term in self.stage_terms
+
     def pixel_target(self):
         return self.gt
 
     def generator_losses(self, output):
         """Pixel (+ edge) losses of ``output``; returns the total and records each in ``self.losses``."""
         total = 0.0
-        if self.pixel_criterion is not None:
+        if self.pixel_criterion is not None and self.term_on("pixel"):
             self.losses["l_pix"] = self.pixel_criterion(output, self.pixel_target())
             total = total + self.losses["l_pix"]
-        if self.edge_criterion is not None:
+        if self.edge_criterion is not None and self.term_on("edge"):
             self.losses["l_edge"] = self.edge_criterion(output, self.pixel_target())
             total = total + self.losses["l_edge"]
         return total
 
     def train_iter(self, optimizers=None):
         self.require("pixel_criterion", "{name: L1Loss}")
+        self.enter_stage()
         self.losses.clear()
         self.zero_grad("generator")
         with self.autocast():
@@ -87,7 +121,7 @@ class ESRGANRecipe(SRRecipe):
 
     def generator_losses(self, output):
         total = super().generator_losses(output)
-        if self.perceptual_criterion is not None:
+        if self.perceptual_criterion is not None and self.term_on("perceptual"):
             l_percep, l_style = self.perceptual_criterion(output, self.percep_target())
             if l_percep is not None:
                 self.losses["l_percep"] = l_percep
@@ -95,24 +129,34 @@ class ESRGANRecipe(SRRecipe):
             if l_style is not None:
                 self.losses["l_style"] = l_style
                 total = total + l_style
-        if self.gan_criterion is not None:
+        gan, fm = self.gan_on(), self.fm_on()
+        if gan or fm:
             net_d = self.net("discriminator")  # frozen during the generator's step
-            fm = self.feature_matching_weight > 0
-            if self.relativistic or fm:
+            if (gan and self.relativistic) or fm:
                 with self.no_grad():
                     real_pred, real_feats = self.discriminate(net_d, self.gan_target(), fm)
             fake_pred, fake_feats = self.discriminate(net_d, output, fm)
-            if self.relativistic:
-                l_g_gan = relativistic_g_loss(self.gan_criterion, real_pred, fake_pred)
-            else:
-                l_g_gan = self.gan_criterion(fake_pred, True, is_disc=False)
-            self.losses["l_g_gan"] = l_g_gan
-            total = total + l_g_gan
+            if gan:
+                if self.relativistic:
+                    l_g_gan = relativistic_g_loss(self.gan_criterion, real_pred, fake_pred)
+                else:
+                    l_g_gan = self.gan_criterion(fake_pred, True, is_disc=False)
+                self.losses["l_g_gan"] = l_g_gan
+                total = total + l_g_gan
             if fm:
                 l_g_fm = feature_matching_loss(real_feats, fake_feats) * self.feature_matching_weight
                 self.losses["l_g_fm"] = l_g_fm
                 total = total + l_g_fm
         return total
+
+    def gan_on(self):
+        """The adversarial terms (G's l_g_gan, D's training) are active in this iteration."""
+        return self.gan_criterion is not None and self.term_on("gan")
+
+    def fm_on(self):
+        """Feature matching (l_g_fm) is active in this iteration."""
+        return (self.gan_criterion is not None and self.feature_matching_weight > 0
+                and self.term_on("feature_matching"))
 
     @staticmethod
     def discriminate(net_d, image, with_feats):
@@ -133,9 +177,10 @@ class ESRGANRecipe(SRRecipe):
         if self.pixel_criterion is None and self.perceptual_criterion is None and self.gan_criterion is None:
             raise ConfigError(f"model: {type(self).__name__} needs at least one of pixel_criterion, "
                               f"perceptual_criterion, gan_criterion")
+        self.enter_stage()
         self.losses.clear()
-        has_d = self.gan_criterion is not None
-        if has_d:
+        has_d = self.gan_on()  # the discriminator trains in this iteration
+        if has_d or self.fm_on():
             self.set_requires_grad(self.net("discriminator"), False)
         if self.update_generator():
             self.zero_grad("generator")

@@ -264,6 +264,8 @@ class TrainingCore:
                 for name, value in losses.items():
                     self.vdl.add_scalar(name, value, step=it)
                 self.vdl.add_scalar("lr", lr, step=it)
+                if getattr(self.model, "loss_stage", None) is not None:  # model.loss_stages: 1-based stage number
+                    self.vdl.add_scalar("loss_stage", self.model.loss_stage + 1, step=it)
         if self.plan.visual_interval and it % self.plan.visual_interval == 0 and self.is_main:
             strip = self.validator.strip()
             if strip is not None:

@@ -41,6 +41,7 @@ class BaseModel:
         self.image_paths = []
         self.weights_source = None  # the file --load read the generator from (named by evaluation errors)
         self.frozen_ids = set()  # ids of parameters FreezeD keeps fixed
+        self.log = print
 
     # ---- setup -------------------------------------------------------------------------------------------------
     def setup_optimizers(self, optimizer_cfg, lr_cfg):

@@ -25,7 +25,7 @@ class ESRGAN(ESRGANRecipe, BaseSRModel):
                  gan_criterion=None, edge_criterion=None, relativistic=True, ema_decay=0.0, pretrain_network_g=None,
                  strict_load_g=True, param_key_g=None, pretrain_network_d=None, strict_load_d=True, param_key_d=None,
                  to_static=False, freeze_d_layers=None,
-                 feature_matching_weight=0.0):
+                 feature_matching_weight=0.0, loss_stages=None):
         super().__init__(generator, pixel_criterion, edge_criterion, ema_decay, pretrain_network_g, strict_load_g,
                          param_key_g, to_static)
         if discriminator:
@@ -40,3 +40,4 @@ class ESRGAN(ESRGANRecipe, BaseSRModel):
         self.relativistic = bool(relativistic)
         self.freeze_discriminator(freeze_d_layers)
         self.set_feature_matching(feature_matching_weight)
+        self.set_loss_stages(loss_stages)

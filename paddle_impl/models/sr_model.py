@@ -20,7 +20,7 @@ class BaseSRModel(SRRecipe, BaseModel):
     """
 
     def __init__(self, generator, pixel_criterion=None, edge_criterion=None, ema_decay=0.0, pretrain_network_g=None,
-                 strict_load_g=True, param_key_g=None, to_static=False):
+                 strict_load_g=True, param_key_g=None, to_static=False, loss_stages=None):
         super().__init__()
         self.nets["generator"] = build_arch(generator, "model.generator")
         self.pixel_criterion = build_loss(pixel_criterion, "model.pixel_criterion") if pixel_criterion else None
@@ -32,3 +32,4 @@ class BaseSRModel(SRRecipe, BaseModel):
         if self.to_static and (edge_criterion or not pixel_criterion):
             raise ConfigError("model.to_static: the static-graph step trains a pixel_criterion alone; remove "
                               "model.edge_criterion or set -o model.to_static=false")
+        self.set_loss_stages(loss_stages)
