@@ -71,8 +71,7 @@ def test_gan_loss_labels_and_paddlegan_spelling():
     x = torch.from_numpy(LOGITS)
     loss = build_loss({'name': 'GANLoss', 'gan_mode': 'lsgan', 'real_label_val': 0.9})
     assert value(loss(x, True, is_disc=True)) == pytest.approx(((LOGITS - 0.9) ** 2).mean(), rel=1e-5)
-    with pytest.raises(ConfigError, match='wgangp .*gradient penalty.*use wgan'):
-        GANLoss(gan_mode='wgangp')
+    assert (GANLoss(gan_mode='wgangp').gan_type, GANLoss(gan_mode='wgangp').gp_weight) == ('wgangp', 10.0)
 
 
 def test_gan_loss_type_errors():

@@ -508,3 +508,71 @@ def test_a_resumed_run_continues_in_the_stage_of_its_iteration(framework, demo, 
         (record,) = [f for f in os.listdir(full.run_dir) if "vdlrecords" in f]
         reader = LogReader(file_path=os.path.join(full.run_dir, record))
         assert [int(r.value) for r in reader.get_data("scalar", "loss_stage")] == [1, 1, 2, 2]
+
+
+# ---------------------------------------------------------------------------------------------------------- WGAN-GP
+WGANGP = {"name": "GANLoss", "gan_mode": "wgangp", "gp_weight": 5.0, "loss_weight": 0.1}
+
+
+def pixel_critic(framework, w):
+    """D(x) = a 1x1 convolution with weights ``w`` (3,): per-pixel logits whose input gradient is ``w`` everywhere,
+    so the penalty is (||w|| - 1)^2 at every mix of real and fake."""
+    if framework == "paddle":
+        import paddle
+        critic = paddle.nn.Conv2D(3, 1, 1, bias_attr=False)
+        critic.weight.set_value(paddle.to_tensor(w.reshape(1, 3, 1, 1)))
+    else:
+        import torch
+        critic = torch.nn.Conv2d(3, 1, 1, bias=False)
+        with torch.no_grad():
+            critic.weight.copy_(torch.from_numpy(w.reshape(1, 3, 1, 1)))
+    return critic
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_wgangp_adds_the_weighted_gradient_penalty_to_the_discriminators_loss_and_gradient(framework):
+    """With a linear critic every term is closed-form: l_d_real = -mean D(gt), l_d_fake = mean D(fake),
+    l_d_gp = 5 (||w|| - 1)^2, and D's weight gradient = -mean_px(gt) + mean_px(fake) + 10 (||w|| - 1) w / ||w||."""
+    w = np.array([0.6, -1.2, 0.9], np.float32)
+    model = build(framework, "RealESRGAN", optimizers=False, gan_criterion=WGANGP)
+    model.nets["discriminator"] = pixel_critic(framework, w)
+    model.setup_optimizers(TWO_OPTS, CONST_LR)
+    batch = fixed_batch(32, n=2)
+    (losses,) = run_iters(model, batch, 1)
+    fake = to_numpy(model.output).astype(np.float64)
+    gt, w64 = batch["gt"].astype(np.float64), w.astype(np.float64)
+    norm = np.linalg.norm(w64)
+    assert losses["l_d_gp"] == pytest.approx(5.0 * (norm - 1) ** 2, rel=1e-5)
+    assert losses["l_d_real"] == pytest.approx(-np.einsum("c,nchw->nhw", w64, gt).mean(), rel=1e-5)
+    assert losses["l_d_fake"] == pytest.approx(np.einsum("c,nchw->nhw", w64, fake).mean(), rel=1e-5)
+    grad = to_numpy(model.nets["discriminator"].weight.grad).reshape(3)
+    expected = -gt.mean((0, 2, 3)) + fake.mean((0, 2, 3)) + 10.0 * (norm - 1) * w64 / norm
+    np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("name", ["ESRGAN", "RealESRGAN"])
+def test_wgangp_trains_both_discriminators(framework, name):
+    model = build(framework, name, gan_criterion=WGANGP, **({"relativistic": False} if name == "ESRGAN" else {}))
+    history = run_iters(model, fixed_batch(GAN_MODELS[name]), 2)
+    assert all(np.isfinite(h["l_d_gp"]) and h["l_d_gp"] >= 0 for h in history)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("cfg,expected", [({"gan_mode": "wgangp"}, ("wgangp", 10.0)),
+                                          ({"gan_type": "hinge", "gp_weight": 2}, ("hinge", 2.0)),
+                                          ({"gan_type": "vanilla"}, ("vanilla", 0.0))])
+def test_gp_weight_defaults_to_ten_for_wgangp_and_to_none_otherwise(framework, cfg, expected):
+    build_loss = __import__(f"{framework}_impl.losses", fromlist=["build_loss"]).build_loss
+    loss = build_loss(dict(cfg, name="GANLoss"))
+    assert (loss.gan_type, loss.gp_weight) == expected
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("cfg,message", [({"gan_mode": "wgangp", "gp_weight": 0}, "wgangp with gp_weight 0"),
+                                         ({"gan_mode": "wgan", "gp_weight": -1}, "gp_weight must be a number >= 0")])
+def test_a_bad_gp_weight_is_a_one_line_config_error(framework, cfg, message):
+    build_loss = __import__(f"{framework}_impl.losses", fromlist=["build_loss"]).build_loss
+    with pytest.raises(ConfigError, match=message) as err:
+        build_loss(dict(cfg, name="GANLoss"))
+    assert "\n" not in str(err.value)

@@ -16,7 +16,7 @@ Decisions (BasicSR's order where PaddleGAN's differed):
   * with ``loss_stages`` (common_data.training.loss_stages) a term is computed only in the stages that list it, and
     the discriminator trains only in stages with ``gan``.
 """
-from ..errors import ConfigError
+from ..errors import ConfigError, UserError
 from common_data.training.loss_targets import usm_or_gt
 from .freeze_d import frozen_blocks, frozen_parameter_names
 from .loss_stages import LossStages
@@ -92,8 +92,9 @@ class ESRGANRecipe(SRRecipe):
 
     ``relativistic: true`` (ESRGAN's default): the relativistic-average form (common_data.training.gan_forms);
     ``false``: the plain GAN form (BasicSR's SRGANModel, Real-ESRGAN). Without ``gan_criterion`` the generator
-    trains alone. ``feature_matching_weight`` > 0 adds ``l_g_fm`` (common_data.training.gan_forms). Loss keys:
-    l_pix, l_edge, l_percep, l_style, l_g_gan, l_g_fm, l_d_real, l_d_fake, out_d_real, out_d_fake.
+    trains alone. ``feature_matching_weight`` > 0 adds ``l_g_fm`` (common_data.training.gan_forms); a GANLoss with
+    ``gp_weight`` > 0 (gan_mode wgangp: 10) adds the WGAN-GP penalty ``l_d_gp`` to the discriminator's loss. Loss keys:
+    l_pix, l_edge, l_percep, l_style, l_g_gan, l_g_fm, l_d_real, l_d_fake, l_d_gp, out_d_real, out_d_fake.
     """
 
     def freeze_discriminator(self, spec):
@@ -218,11 +219,26 @@ class ESRGANRecipe(SRRecipe):
             else:
                 l_d_fake = gan(fake_pred, False, is_disc=True)
         self.backward(l_d_fake)
+        if getattr(gan, "gp_weight", 0) > 0:
+            self.losses["l_d_gp"] = self.gradient_penalty_step(real, fake)
         self.step("discriminator")
         self.losses["l_d_real"] = l_d_real
         self.losses["l_d_fake"] = l_d_fake
         self.losses["out_d_real"] = self.fp32(real_pred.detach()).mean()
         self.losses["out_d_fake"] = self.fp32(fake_pred.detach()).mean()
+
+
+    def gradient_penalty_step(self, real, fake):
+        """WGAN-GP (GANLoss ``gp_weight``): the weighted penalty at random mixes of ``real`` and ``fake``, in float32,
+        its own backward into the discriminator's gradients; returns it (``l_d_gp``)."""
+        net_d = self.net("discriminator")
+        if self.nets["discriminator"] is not net_d:
+            raise UserError("model.gan_criterion.gp_weight: the gradient penalty trains in one process only (its "
+                            "input gradient does not pass the multi-process wrapper); train with one process or "
+                            "set gan_mode: wgan and gp_weight: 0")
+        l_d_gp = self.gan_criterion.penalty(net_d, self.fp32(real), self.fp32(fake))
+        self.backward(l_d_gp)
+        return l_d_gp
 
 
 class RealESRNetRecipe(SRRecipe):

@@ -78,7 +78,7 @@ class VGGDiscriminator128(nn.Layer):
         feats = [self.lrelu(self.conv0_0(x))]
         for name in self.stage_names:
             feats.append(self.lrelu(getattr(self, 'bn' + name)(getattr(self, 'conv' + name)(feats[-1]))))
-        feats.append(self.lrelu(self.linear1(paddle.flatten(feats[-1], 1))))
+        feats.append(self.lrelu(self.linear1(feats[-1].reshape([feats[-1].shape[0], -1]))))  # twice differentiable
         out = self.linear2(feats[-1])
         return (out, feats) if return_feats else out
 
@@ -115,8 +115,7 @@ class UNetDiscriminatorSN(nn.Layer):
         def lrelu(t):
             return F.leaky_relu(t, negative_slope=0.2)
 
-        def up(t):
-            return F.interpolate(t, scale_factor=2, mode='bilinear', align_corners=False)
+        up = upsample2x
 
         x0 = lrelu(self.conv0(x))
         x1 = lrelu(self.conv1(x0))
@@ -135,3 +134,17 @@ class UNetDiscriminatorSN(nn.Layer):
         x8 = lrelu(self.conv8(x7))
         out = self.conv9(x8)
         return (out, [x0, x1, x2, x3, x4, x5, x6, x7, x8]) if return_feats else out
+
+
+def upsample2x(t):
+    """Bilinear x2 upsampling with align_corners=False (torch's F.interpolate), written with slices: paddle's
+    bilinear_interp has no second-order gradient, which the WGAN-GP penalty (GANLoss gp_weight) needs. Along each
+    axis: out[2i] = x[i-1] / 4 + 3 x[i] / 4, out[2i+1] = 3 x[i] / 4 + x[i+1] / 4, the edge repeated."""
+    def along(t, axis):
+        n = t.shape[axis]
+        prev = paddle.concat([paddle.slice(t, [axis], [0], [1]), paddle.slice(t, [axis], [0], [n - 1])], axis)
+        nxt = paddle.concat([paddle.slice(t, [axis], [1], [n]), paddle.slice(t, [axis], [n - 1], [n])], axis)
+        shape = list(t.shape)
+        shape[axis] = 2 * n
+        return paddle.stack([0.25 * prev + 0.75 * t, 0.75 * t + 0.25 * nxt], axis + 1).reshape(shape)
+    return along(along(t, 2), 3)

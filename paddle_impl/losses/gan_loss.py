@@ -4,7 +4,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from common_data.training.gan_options import resolve_gan_type
+from common_data.training.gan_options import resolve_gan_type, resolve_gp_weight
 
 from . import LOSSES
 
@@ -15,13 +15,17 @@ class GANLoss(nn.Layer):
     """GAN objective on discriminator logits; ``forward(input, target_is_real, is_disc=False)``.
 
     ``gan_type`` (BasicSR) or ``gan_mode`` (PaddleGAN): vanilla (BCE with logits), lsgan (MSE to the label),
-    wgan (-/+ mean), wgan_softplus (softplus(-/+ x) mean), hinge (D: relu(1 -/+ x) mean, G: -mean(x)).
+    wgan (-/+ mean), wgan_softplus (softplus(-/+ x) mean), hinge (D: relu(1 -/+ x) mean, G: -mean(x));
+    wgangp = wgan + ``gp_weight`` (default 10) times the gradient penalty, which the models add to the
+    discriminator's loss (``penalty``); ``gp_weight`` > 0 adds it to any other objective too.
     ``loss_weight`` scales the generator's loss only; a discriminator's loss is never weighted.
     """
 
-    def __init__(self, gan_type=None, real_label_val=1.0, fake_label_val=0.0, loss_weight=1.0, gan_mode=None):
+    def __init__(self, gan_type=None, real_label_val=1.0, fake_label_val=0.0, loss_weight=1.0, gan_mode=None,
+                 gp_weight=None):
         super().__init__()
         self.gan_type = resolve_gan_type(gan_type, gan_mode)
+        self.gp_weight = resolve_gp_weight(self.gan_type, gp_weight)
         self.real_label_val = real_label_val
         self.fake_label_val = fake_label_val
         self.loss_weight = loss_weight
@@ -33,7 +37,7 @@ class GANLoss(nn.Layer):
         elif self.gan_type == 'lsgan':
             label = paddle.full_like(input, self.real_label_val if target_is_real else self.fake_label_val)
             loss = F.mse_loss(input, label)
-        elif self.gan_type == 'wgan':
+        elif self.gan_type in ('wgan', 'wgangp'):
             loss = -input.mean() if target_is_real else input.mean()
         elif self.gan_type == 'wgan_softplus':
             loss = F.softplus(-input).mean() if target_is_real else F.softplus(input).mean()
@@ -42,6 +46,11 @@ class GANLoss(nn.Layer):
         else:  # hinge, generator
             loss = -input.mean()
         return loss if is_disc else loss * self.loss_weight
+
+    def penalty(self, discriminator, real, fake):
+        """``gp_weight`` * the WGAN-GP gradient penalty of ``discriminator`` between ``real`` and ``fake`` (a
+        discriminator loss: ``loss_weight`` does not apply)."""
+        return gradient_penalty(discriminator, real, fake) * self.gp_weight
 
 
 def gradient_penalty(discriminator, real, fake):

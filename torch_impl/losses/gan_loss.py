@@ -4,7 +4,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from common_data.training.gan_options import resolve_gan_type
+from common_data.training.gan_options import resolve_gan_type, resolve_gp_weight
 
 from . import LOSSES
 
@@ -15,13 +15,16 @@ class GANLoss(nn.Module):
     """``forward(pred, target_is_real, is_disc=False)``; ``loss_weight`` applies to the generator only.
 
     ``gan_type`` (BasicSR) or ``gan_mode`` (PaddleGAN): vanilla = BCE with logits, lsgan = MSE to the label,
-    wgan = -mean / +mean (wgangp is refused: no penalty is added), wgan_softplus = softplus(-x) / softplus(x),
-    hinge = relu(1 -/+ x) for the discriminator and -mean(x) for the generator.
+    wgan = -mean / +mean, wgan_softplus = softplus(-x) / softplus(x), hinge = relu(1 -/+ x) for the discriminator
+    and -mean(x) for the generator; wgangp = wgan + ``gp_weight`` (default 10) times the gradient penalty, which
+    the models add to the discriminator's loss (``penalty``); ``gp_weight`` > 0 adds it to any other objective too.
     """
 
-    def __init__(self, gan_type=None, real_label_val=1.0, fake_label_val=0.0, loss_weight=1.0, gan_mode=None):
+    def __init__(self, gan_type=None, real_label_val=1.0, fake_label_val=0.0, loss_weight=1.0, gan_mode=None,
+                 gp_weight=None):
         super().__init__()
         self.gan_type = resolve_gan_type(gan_type, gan_mode)
+        self.gp_weight = resolve_gp_weight(self.gan_type, gp_weight)
         self.real_label_val = real_label_val
         self.fake_label_val = fake_label_val
         self.loss_weight = loss_weight
@@ -32,7 +35,7 @@ class GANLoss(nn.Module):
             if self.gan_type == 'vanilla':
                 return F.binary_cross_entropy_with_logits(pred, label)
             return F.mse_loss(pred, label)
-        if self.gan_type == 'wgan':
+        if self.gan_type in ('wgan', 'wgangp'):
             return -pred.mean() if target_is_real else pred.mean()
         if self.gan_type == 'wgan_softplus':
             return F.softplus(-pred).mean() if target_is_real else F.softplus(pred).mean()
@@ -43,6 +46,11 @@ class GANLoss(nn.Module):
     def forward(self, pred, target_is_real, is_disc=False):
         loss = self._loss(pred, target_is_real, is_disc)
         return loss if is_disc else loss * self.loss_weight
+
+    def penalty(self, discriminator, real, fake):
+        """``gp_weight`` * the WGAN-GP gradient penalty of ``discriminator`` between ``real`` and ``fake`` (a
+        discriminator loss: ``loss_weight`` does not apply)."""
+        return gradient_penalty(discriminator, real, fake) * self.gp_weight
 
 
 def gradient_penalty(discriminator, real, fake):
