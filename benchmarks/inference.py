@@ -20,10 +20,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-from common_data.weights import naming as W  # noqa: E402
+from common_data.weights import naming as W
 
 # engine label -> (tools/infer.py --backend, --precision)
 ENGINES = {
@@ -80,7 +78,7 @@ def sgemm_gflops(n=1024, repeats=7):
 def random_weights(folder, nb, nf, gc, seed=0):
     """A BasicSR-initialised RRDBNet x4 (Kaiming x0.1 in the dense blocks) saved as .pth and .pdparams."""
     import numpy as np
-    import convert_weights as cw
+    from esrgan_twin.commands import convert as cw
     hp = dict(in_nc=3, out_nc=3, nf=nf, nb=nb, gc=gc, scale=4)
     rng = np.random.default_rng(seed)
     state = {}
@@ -114,7 +112,7 @@ def weights_for(backend, paths):
 def speed_worker(args):
     """Load one backend through infer.load_upscaler, time ``repeats`` forwards after a warm-up -> JSON line."""
     import numpy as np
-    import infer
+    from esrgan_twin.commands import infer
     with tempfile.TemporaryDirectory() as workdir:
         up = infer.load_upscaler(args.weights, args.backend, workdir=workdir, precision=args.precision)
         x = np.random.default_rng(0).random(args.shape, dtype=np.float32)

@@ -18,7 +18,6 @@ import time
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 LAUNCH = ("import runpy, sys; import common_data.data.workers as w; w.START_METHOD = sys.argv.pop(1); "
           "w.PERSISTENT = sys.argv.pop(1) == 'persistent'; sys.argv[0] = {main!r}; "
           "runpy.run_path({main!r}, run_name='__main__')")

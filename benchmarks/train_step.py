@@ -31,7 +31,6 @@ def worker(args):
     import time
 
     import numpy as np
-    sys.path.insert(0, ROOT)
     from common_data.training.memory import keep_freed_memory
     keep_freed_memory()  # as both backends' run() do
     rng = np.random.default_rng(0)

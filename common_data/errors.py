@@ -15,3 +15,16 @@ class ImageReadError(UserError):
 
 class DataError(UserError):
     """A data folder, a pairing of LQ and GT files or a meta-info list is wrong."""
+
+
+def first_line(error: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message (at most ``limit`` characters), or its type's name."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
+def few(items, n: int = 3) -> str:
+    """``a, b, c (+4 more)``: the first ``n`` items of a list for a one-line message."""
+    items = [str(i) for i in items]
+    more = f" (+{len(items) - n} more)" if len(items) > n else ""
+    return ", ".join(items[:n]) + more

@@ -2,7 +2,7 @@
 import difflib
 import inspect
 
-from .errors import ConfigError
+from .errors import ConfigError, first_line
 
 
 class Registry:
@@ -67,7 +67,7 @@ class Registry:
         except (TypeError, ValueError) as e:
             culprit = next((f"option {k}={v!r}: " for k, v in cfg.items()
                             if k != "name" and isinstance(v, str) and repr(v) in str(e)), "")
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            reason = first_line(e)
             raise ConfigError(f"{label}: {culprit}{reason}") from e
 
     def __contains__(self, name):

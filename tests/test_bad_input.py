@@ -25,11 +25,10 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(ROOT, "tools")
-sys.path.insert(0, TOOLS)
 
-from common_data.weights import naming as W  # noqa: E402
-from common_data.data.demo_data import make_demo_data  # noqa: E402
-from helpers import paired_preprocess  # noqa: E402
+from common_data.weights import naming as W
+from common_data.data.demo_data import make_demo_data
+from helpers import paired_preprocess
 
 TINY_HP = dict(in_nc=3, out_nc=3, nf=8, nb=1, gc=4)
 TINY_G = {"name": "RRDBNet", "in_nc": 3, "out_nc": 3, "nf": 8, "nb": 1, "gc": 4}
@@ -70,7 +69,7 @@ def unet_canonical():
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
-    import convert_weights as cw
+    from esrgan_twin.commands import convert as cw
     root = str(tmp_path_factory.mktemp("assets"))
     demo = os.path.join(root, "demo")
     make_demo_data(demo, num_train=2, num_test=1, seed=0, size=32)
@@ -94,7 +93,7 @@ def export_fixed_size_onnx(canonical, path, size):
 
     import torch
 
-    import convert_weights as cw
+    from esrgan_twin.commands import convert as cw
     model = cw.build_model(canonical, "torch")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -382,7 +381,7 @@ def torch_output_dir_is_a_file(tmp, a):
 
 def overflowing_weights(tmp, framework):
     """Finite generator weights so large that the output overflows to Inf / NaN."""
-    import convert_weights as cw
+    from esrgan_twin.commands import convert as cw
     canon = tiny_canonical(4)
     canon.state = {k: v * np.float32(1e12) for k, v in canon.state.items()}
     path = os.path.join(tmp, "huge" + {"paddle": ".pdparams", "torch": ".pth"}[framework])

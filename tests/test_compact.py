@@ -9,15 +9,14 @@ import pytest
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 torch = pytest.importorskip("torch")
 paddle = pytest.importorskip("paddle")
 
-import convert_weights as cw  # noqa: E402
-from common_data.weights import ncnn_reader as ncnn  # noqa: E402
-from common_data.weights import naming as W  # noqa: E402
-from common_data.errors import ConfigError, UserError  # noqa: E402
+from esrgan_twin.commands import convert as cw
+from common_data.weights import ncnn_reader as ncnn
+from common_data.weights import naming as W
+from common_data.errors import ConfigError, UserError
 
 ANIMEVIDEO = ("realesr-animevideov3", "realesr-animevideov3-x2", "realesr-animevideov3-x3")
 
@@ -185,7 +184,7 @@ def test_convert_between_frameworks_keeps_the_output(tmp_path, src, dst):
 
 
 def test_interpolate_blends_compact_weights(tmp_path):
-    import interpolate
+    from esrgan_twin.commands import interpolate
     a, b = compact(seed=0), compact(seed=1)
     cw.save_weights(a, "torch", tmp_path / "a.pth")
     cw.save_weights(b, "paddle", tmp_path / "b.pdparams")
@@ -302,7 +301,7 @@ def test_onnx_export_matches_the_framework(tmp_path, framework, out_scale):
     pytest.importorskip("onnxruntime")
     if framework == "paddle":
         pytest.importorskip("paddle2onnx")
-    import export_onnx as ex
+    from esrgan_twin.commands import export_onnx as ex
     canon = compact(out_scale=out_scale) if out_scale else compact()
     model = cw.build_model(canon, framework)
     path = tmp_path / "m.onnx"
@@ -318,7 +317,7 @@ def test_onnx_export_matches_the_framework(tmp_path, framework, out_scale):
 @pytest.mark.parametrize("name", ["realesr-animevideov3", "realesr-animevideov3-x2"])
 def test_infer_runs_animevideov3_on_every_engine(tmp_path, monkeypatch, backend, name):
     import cv2
-    import infer
+    from esrgan_twin.commands import infer
     monkeypatch.setenv("ESRGAN_TWIN_CACHE", str(tmp_path / "cache"))
     img = (np.random.default_rng(7).random((10, 9, 3)) * 255).astype(np.uint8)
     cv2.imwrite(str(tmp_path / "a.png"), img)
@@ -350,7 +349,7 @@ def test_tiles_with_the_receptive_radius_as_pad_are_seam_free(out_scale):
 
 
 def test_parity_runs_compact_weights():
-    import parity
+    from esrgan_twin.commands import parity
     canon = compact(out_scale=2)
     images = [np.random.default_rng(8).random((12, 10, 3), dtype=np.float32)]
     report = parity.inference_parity(canon, images, engines=("torch", "paddle"))
@@ -358,7 +357,7 @@ def test_parity_runs_compact_weights():
 
 
 def test_export_model_writes_a_compact_inference_model(tmp_path):
-    import export_model
+    from esrgan_twin.commands import export_paddle as export_model
     from paddle_impl.inference import PaddleInferenceRunner
     canon = compact(out_scale=3)
     cw.save_weights(canon, "torch", tmp_path / "w.pth")
@@ -376,7 +375,7 @@ def test_export_model_writes_a_compact_inference_model(tmp_path):
 def test_compact_config_trains_debug_on_backend(tmp_path, backend, capsys):
     """configs/realesrnet_compact_x4.yaml as shipped, with a tiny net and the demo data, --debug on each backend;
     the weights it saves are read back by the converter as the compact net."""
-    import main as main_cli
+    from esrgan_twin.commands import train as main_cli
     from common_data.data.demo_data import make_demo_data
     demo = str(tmp_path / "demo")
     make_demo_data(demo, num_train=2, num_test=1, seed=0, size=128)

@@ -53,10 +53,7 @@ def error(func, *args, **kwargs):
 
 
 def load_main():
-    spec = importlib.util.spec_from_file_location("esrgan_twin_main_hostile", MAIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("esrgan_twin.commands.train")
 
 
 def test_the_base_config_is_valid(tmp_path):

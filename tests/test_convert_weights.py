@@ -7,17 +7,15 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-import convert_weights as cw  # noqa: E402
-from common_data.weights import files as WF  # noqa: E402
-from common_data.weights import naming as W  # noqa: E402
-from common_data.errors import UserError  # noqa: E402
+from esrgan_twin.commands import convert as cw
+from common_data.weights import files as WF
+from common_data.weights import naming as W
+from common_data.errors import UserError
 
 torch = pytest.importorskip("torch")
 paddle = pytest.importorskip("paddle")
-from torch import nn  # noqa: E402
+from torch import nn
 
 TINY = dict(in_nc=3, out_nc=3, nf=8, nb=2, gc=4, scale=4)
 

@@ -42,7 +42,7 @@ def losses(stdout):
 @pytest.fixture(scope="module")
 def start(tmp_path_factory):
     """Demo data and one tiny generator saved as .pdparams and .pth."""
-    import convert_weights as cw
+    from esrgan_twin.commands import convert as cw
     from common_data.data.demo_data import make_demo_data
     root = str(tmp_path_factory.mktemp("cross_backend"))
     make_demo_data(os.path.join(root, "demo"), num_train=8, num_test=1, seed=0, size=128)

@@ -7,15 +7,14 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 paddle = pytest.importorskip("paddle")
 
-import convert_weights as cw  # noqa: E402
-import export_model as em  # noqa: E402
-from common_data.weights import naming as W  # noqa: E402
-from common_data.errors import UserError  # noqa: E402
-from paddle_impl.inference import PaddleInferenceRunner, find_model_files  # noqa: E402
+from esrgan_twin.commands import convert as cw
+from esrgan_twin.commands import export_paddle as em
+from common_data.weights import naming as W
+from common_data.errors import UserError
+from paddle_impl.inference import PaddleInferenceRunner, find_model_files
 
 CONFIG = os.path.join(ROOT, "configs", "esrgan_psnr_x4_anime.yaml")
 TINY = ["model.generator.nf=8", "model.generator.nb=1", "model.generator.gc=4"]
@@ -98,8 +97,8 @@ def test_a_folder_without_a_model_is_one_line(tmp_path):
 
 # --------------------------------------------------------------------------------------------- tools/infer.py
 def test_infer_paddle_inference_backend_exports_once_and_matches_eager(tmp_path, monkeypatch):
-    import infer
-    monkeypatch.setenv(em.CACHE_ENV, str(tmp_path / "cache"))
+    from esrgan_twin.commands import infer
+    monkeypatch.setenv("ESRGAN_TWIN_CACHE", str(tmp_path / "cache"))
     canon = tiny(2)
     weights = tmp_path / "w.pdparams"
     cw.save_weights(canon, "paddle", weights)
@@ -121,7 +120,7 @@ def test_infer_paddle_inference_backend_exports_once_and_matches_eager(tmp_path,
 
 
 def test_infer_runs_an_exported_model_folder(tmp_path):
-    import infer
+    from esrgan_twin.commands import infer
     canon = tiny(4)
     model = cw.build_model(canon, "paddle")
     em.save_inference_model(model, canon.hparams, str(tmp_path / "exported" / "esrgan_generator"))
@@ -155,9 +154,9 @@ def test_benchmark_mac_count_is_esrgans_17_9M_and_matches_torch_conv_shapes():
 
 
 def test_default_backend_order_puts_paddle_inference_after_onnx_and_before_torch(tmp_path, monkeypatch):
-    import infer
+    from esrgan_twin.commands import infer
     missing = set()
-    monkeypatch.setattr(infer, "installed", lambda module: module not in missing)
+    monkeypatch.setattr(infer.cw, "installed", lambda module: module not in missing)
     assert infer.default_backend("w.pth") == "onnx"
     missing.add("onnxruntime")
     assert infer.default_backend("w.pth") == "paddle-inference"

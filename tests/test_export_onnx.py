@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 pytest.importorskip("onnxruntime")
 torch = pytest.importorskip("torch")
 paddle = pytest.importorskip("paddle")
 
-import convert_weights as cw  # noqa: E402
-import export_onnx as ex  # noqa: E402
-from common_data.weights import naming as W  # noqa: E402
-from common_data.errors import UserError  # noqa: E402
+from esrgan_twin.commands import convert as cw
+from esrgan_twin.command_errors import run_cli
+from esrgan_twin.commands import export_onnx as ex
+from common_data.weights import naming as W
+from common_data.errors import UserError
 
 
 def tiny(scale, seed=0):
@@ -66,10 +66,10 @@ def test_verify_past_tolerance_exits_with_status_1(tmp_path):
     canon = tiny(4)
     ex.export(save(canon, tmp_path, "torch"), tmp_path / "m.onnx")
     forward = cw.forward_fn(cw.build_model(canon, "torch"), "torch")
-    with pytest.raises(cw.VerifyError, match="differ by"):
+    with pytest.raises(cw.CheckFailed, match="differ by"):
         ex.verify(tmp_path / "m.onnx", lambda x: forward(x) + 1e-3, canon, tol=1e-4, size=(8, 8))
     with pytest.raises(SystemExit) as exit_info:
-        cw.run_cli(lambda: ex.verify(tmp_path / "m.onnx", lambda x: forward(x) + 1e-3, canon, 1e-4, size=(8, 8)))
+        run_cli(lambda: ex.verify(tmp_path / "m.onnx", lambda x: forward(x) + 1e-3, canon, 1e-4, size=(8, 8)))
     assert exit_info.value.code == 1
 
 

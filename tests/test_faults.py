@@ -226,10 +226,7 @@ def test_sigkill_then_restart_continues_from_the_last_snapshot_with_the_same_los
 # ---- in-process faults -----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def main_module():
-    spec = importlib.util.spec_from_file_location("esrgan_twin_main_for_faults", MAIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("esrgan_twin.commands.train")
 
 
 @pytest.fixture(scope="module")

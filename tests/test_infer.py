@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-from common_data.inference import tiling as tiling  # noqa: E402
-from common_data.weights import naming as W  # noqa: E402
-from common_data.errors import UserError  # noqa: E402
+from common_data.inference import tiling as tiling
+from common_data.weights import naming as W
+from common_data.errors import UserError
 
 torch = pytest.importorskip("torch")
-import convert_weights as cw  # noqa: E402
-import infer  # noqa: E402
+from esrgan_twin.commands import convert as cw
+from esrgan_twin.command_errors import run_cli
+from esrgan_twin.commands import infer
 
 
 def tiny(scale=4, seed=0):
@@ -90,7 +90,7 @@ def test_pre_pad_is_cropped_away():
 
 def test_tile_smaller_than_pad_is_a_one_line_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cw.run_cli(lambda: infer.main(["-i", str(tmp_path), "--tile", "8", "--tile_pad", "10"]))
+        run_cli(lambda: infer.main(["-i", str(tmp_path), "--tile", "8", "--tile_pad", "10"]))
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --tile 8 is smaller than --tile_pad 10") and "\n" not in err

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-from common_data.inference import tiling as tiling  # noqa: E402
-from common_data.weights import naming as W  # noqa: E402
+from common_data.inference import tiling as tiling
+from common_data.weights import naming as W
 
 torch = pytest.importorskip("torch")
-import convert_weights as cw  # noqa: E402
-import infer  # noqa: E402
+from esrgan_twin.commands import convert as cw
+from esrgan_twin.command_errors import run_cli
+from esrgan_twin.commands import infer
 
 
 def tiny(gain=0.15, seed=0):
@@ -57,7 +57,7 @@ def run(capsys, *argv):
     """infer's command line in this process: (exit code, stdout, stderr lines); fp32, so outputs equal the
     reference ``upscaled`` exactly (auto is bf16 on some CPUs)."""
     with pytest.raises(SystemExit) as info:
-        cw.run_cli(lambda: infer.main([*map(str, argv), "--backend", "torch", "--precision", "fp32"]))
+        run_cli(lambda: infer.main([*map(str, argv), "--backend", "torch", "--precision", "fp32"]))
     out, err = capsys.readouterr()
     return info.value.code, out, [line for line in err.splitlines() if line.strip()]
 

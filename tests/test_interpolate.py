@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 pytest.importorskip("torch")
 pytest.importorskip("paddle")
 
-import convert_weights as cw  # noqa: E402
-import interpolate  # noqa: E402
-from common_data.weights import naming as W  # noqa: E402
-from common_data.errors import UserError  # noqa: E402
+from esrgan_twin.commands import convert as cw
+from esrgan_twin.command_errors import run_cli
+from esrgan_twin.commands import interpolate
+from common_data.weights import naming as W
+from common_data.errors import UserError
 
 
 def generator(seed, **hp):
@@ -79,7 +79,7 @@ def test_different_sizes_are_a_one_line_error_naming_the_keys(tmp_path):
     with pytest.raises(UserError, match=r"deep.pdparams has 30 unexpected \(body.1.rdb1.conv1.weight"):
         run(tmp_path / "a.pth", tmp_path / "deep.pdparams", "--alpha", 0.5, "-o", tmp_path / "x.pth")
     with pytest.raises(SystemExit) as exit_info:
-        cw.run_cli(lambda: run(tmp_path / "a.pth", tmp_path / "wide.pth", "--alpha", 0.5, "-o", tmp_path / "x.pth"))
+        run_cli(lambda: run(tmp_path / "a.pth", tmp_path / "wide.pth", "--alpha", 0.5, "-o", tmp_path / "x.pth"))
     assert exit_info.value.code == 2
     assert not (tmp_path / "x.pth").exists()
 

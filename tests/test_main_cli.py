@@ -127,10 +127,7 @@ def test_evaluate_only_reproduces_the_metrics_of_training_and_resume_refuses_wei
 
 
 def load_main():
-    spec = importlib.util.spec_from_file_location("esrgan_twin_main", MAIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("esrgan_twin.commands.train")
 
 
 def test_backend_flag_and_config_key_choose_the_runner(tmp_path, demo, monkeypatch):

@@ -91,7 +91,7 @@ def write_payload(path, marker):
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
     """Demo pictures (2 train, 1 test, 32 px), good tiny generators, one input image for infer/parity."""
-    import convert_weights as cw
+    from esrgan_twin.commands import convert as cw
     root = str(tmp_path_factory.mktemp("mal_assets"))
     demo = os.path.join(root, "demo")
     make_demo_data(demo, num_train=2, num_test=1, seed=0, size=32)
@@ -293,7 +293,7 @@ def test_convert_weights_refuses_a_pdopt_payload(tmp_path):
 # ---------------------------------------------------------------- the issue's case: no fallback to another reader
 def test_a_pth_torch_refuses_is_never_retried_with_the_paddle_reader(tmp_path, monkeypatch):
     """torch.load(weights_only=True) refuses the payload; the Paddle reader is not tried and nothing says rename."""
-    import convert_weights as cw
+    from esrgan_twin.commands import convert as cw
 
     import common_data.weights.files as WF
     tried = []
@@ -309,7 +309,7 @@ def test_a_pth_torch_refuses_is_never_retried_with_the_paddle_reader(tmp_path, m
 def test_a_paddle_payload_named_pth_is_refused_not_called_paddle_weights(tmp_path):
     """A plain pickle named .pth (torch cannot read it) is read only through the allow-list: refused, and the
     line neither calls it Paddle weights nor tells the user to rename it."""
-    import convert_weights as cw
+    from esrgan_twin.commands import convert as cw
     marker = str(tmp_path / MARKER)
     path = write_paddle_payload(str(tmp_path / "model.pth"), marker)
     with pytest.raises(UserError) as e:
@@ -321,7 +321,7 @@ def test_a_paddle_payload_named_pth_is_refused_not_called_paddle_weights(tmp_pat
 # ------------------------------------------------------------------ the readers, in process, and positive controls
 def project_readers(path):
     """{name: reader} for every reader of the project that takes a file of ``path``'s kind."""
-    import convert_weights as cw
+    from esrgan_twin.commands import convert as cw
 
     from common_data.weights.vgg import read_vgg_weights
     from paddle_impl.engine.checkpoint import load_checkpoint as paddle_load
@@ -402,7 +402,7 @@ def load_checkpoint_of(backend):
 def test_every_file_a_run_writes_reads_back_and_resumes(tmp_path, assets, backend, model, optimizer, lr_scheduler):
     """2 iterations, a snapshot each: every iter_N file reads through the engine's restricted reader and
     convert_weights, ``--resume`` from iteration 1 finishes, ``--evaluate-only --load`` the last weights runs."""
-    import convert_weights as cw
+    from esrgan_twin.commands import convert as cw
     tmp = str(tmp_path)
     cfg = base_config(tmp, assets.demo)
     cfg.update(model=model, optimizer=optimizer, lr_scheduler=lr_scheduler, snapshot_config={"interval": 1})
@@ -438,7 +438,7 @@ def test_files_ppgan_itself_writes_read_through_the_allow_list(tmp_path, assets)
     import numpy as np
     import paddle
 
-    import convert_weights as cw
+    from esrgan_twin.commands import convert as cw
     from paddle_impl.engine.checkpoint import load_checkpoint
     from ppgan_compat import import_ppgan
     filesystem = import_ppgan("ppgan.utils.filesystem")

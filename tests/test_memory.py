@@ -10,7 +10,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SCRIPT = textwrap.dedent("""
     import sys
-    sys.path.insert(0, ROOT)
     import numpy as np
     from common_data.training.memory import keep_freed_memory
 

@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-from common_data.weights import ncnn_reader as ncnn  # noqa: E402
-from common_data.weights import naming as W  # noqa: E402
-from common_data.errors import UserError  # noqa: E402
-from common_data.metrics.quality import calculate_psnr  # noqa: E402
+from common_data.weights import ncnn_reader as ncnn
+from common_data.weights import naming as W
+from common_data.errors import UserError
+from common_data.metrics.quality import calculate_psnr
 
 ODD = dict(in_nc=3, out_nc=3, nf=5, nb=1, gc=3, scale=4)  # conv_first has 135 weights: float16 needs padding
 
@@ -120,8 +119,8 @@ def test_shipped_anime_model_agrees_across_frameworks_and_beats_bicubic(tmp_path
     pytest.importorskip("torch")
     pytest.importorskip("paddle")
     pytest.importorskip("onnxruntime")
-    import convert_weights as cw
-    import export_onnx
+    from esrgan_twin.commands import convert as cw
+    from esrgan_twin.commands import export_onnx
     canon = cw.load_canonical("realesrgan-x4plus-anime")
     assert canon.hparams == dict(in_nc=3, out_nc=3, nf=64, nb=6, gc=32, scale=4)
     gt = cel_image(0)

@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-import convert_weights as cw  # noqa: E402
-from common_data.weights import ncnn_reader as reader  # noqa: E402
-from common_data.weights import ncnn_export as ncnn_export  # noqa: E402
-from common_data.weights import naming as W  # noqa: E402
-from common_data.errors import UserError  # noqa: E402
+from esrgan_twin.commands import convert as cw
+from common_data.weights import ncnn_reader as reader
+from common_data.weights import ncnn_export as ncnn_export
+from common_data.weights import naming as W
+from common_data.errors import UserError
 
 ncnn_rt = pytest.importorskip("ncnn")
 LEVEL = 1 / 255

@@ -12,7 +12,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np, paddle
-    sys.path.insert(0, ROOT)
     from paddle_impl.archs.rrdbnet_arch import RRDBNet
     from paddle_impl.engine.static_step import StaticPixelStep
 
@@ -76,7 +75,6 @@ def test_static_step_matches_eager_training_and_resumes(fused, tmp_path):
 STRATEGY_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np, paddle
-    sys.path.insert(0, ROOT)
     from paddle_impl.archs import rrdbnet_arch
     from paddle_impl.engine import static_step
     from paddle_impl.engine.backend import PaddleBackend

@@ -6,25 +6,25 @@ import sys
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import yaml  # noqa: E402
+import numpy as np
+import pytest
+import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 pytest.importorskip("torch")
 pytest.importorskip("paddle")
 
-import convert_weights as cw  # noqa: E402
-import parity  # noqa: E402
-from common_data.weights import naming as W  # noqa: E402
-from common_data.config.loading import load_config  # noqa: E402
-from common_data.data.demo_data import make_demo_data  # noqa: E402
-from common_data.errors import UserError  # noqa: E402
-from common_data.data.imageio import write_image  # noqa: E402
-from common_data.data.visual import chw_to_uint8  # noqa: E402
-from helpers import paired_crop, paired_op, paired_preprocess  # noqa: E402
+from esrgan_twin.commands import convert as cw
+from esrgan_twin.command_errors import run_cli
+from esrgan_twin.commands import parity
+from common_data.weights import naming as W
+from common_data.config.loading import load_config
+from common_data.data.demo_data import make_demo_data
+from common_data.errors import UserError
+from common_data.data.imageio import write_image
+from common_data.data.visual import chw_to_uint8
+from helpers import paired_crop, paired_op, paired_preprocess
 
 HP = dict(in_nc=3, out_nc=3, nf=8, nb=1, gc=4, scale=4)
 PAIR_ROW = re.compile(r"^\| (\S+) vs (\S+) \| ([0-9.e+-]+) \|", re.M)
@@ -63,7 +63,7 @@ def test_cli_all_five_engines_agree_within_1e5_and_exit_0(setup, capsys):
     argv = ["-n", str(setup["weights"]), "-i", str(setup["root"] / "in"), "--gt", str(setup["root"] / "gt"),
             "--tolerance", "1e-5"]
     with pytest.raises(SystemExit) as exit_info:
-        cw.run_cli(lambda: parity.main(argv))
+        run_cli(lambda: parity.main(argv))
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     diffs = pair_diffs(out)
@@ -87,16 +87,16 @@ def test_a_perturbed_paddle_weight_fails_the_cross_framework_pairs_only(setup):
     assert report.max_diff[("paddle", "onnx-paddle")] <= 1e-5
     assert report.max_diff[("torch", "paddle")] > 1e-4
     assert report.max_diff[("torch", "ncnn")] <= 1e-5  # ncnn runs the torch-side weights
-    with pytest.raises(cw.VerifyError, match=r"^\S+ vs \S+: max \|diff\| .* > --tolerance 0.0001 \(6 of 10 pairs"):
+    with pytest.raises(cw.CheckFailed, match=r"^\S+ vs \S+: max \|diff\| .* > --tolerance 0.0001 \(6 of 10 pairs"):
         parity.check_inference(report, 1e-4)
     with pytest.raises(SystemExit) as exit_info:
-        cw.run_cli(lambda: parity.check_inference(report, 1e-4))
+        run_cli(lambda: parity.check_inference(report, 1e-4))
     assert exit_info.value.code == 1
 
 
 def test_missing_onnxruntime_skips_the_onnx_engines_with_a_note(setup, monkeypatch):
-    real = parity.installed
-    monkeypatch.setattr(parity, "installed", lambda m: m != "onnxruntime" and real(m))
+    real = parity.cw.installed
+    monkeypatch.setattr(parity.cw, "installed", lambda m: m != "onnxruntime" and real(m))
     report = parity.inference_parity(setup["canon"], setup["images"][:1])
     assert report.engines == ["torch", "paddle", "ncnn"]
     assert report.pairs == [("torch", "paddle"), ("torch", "ncnn"), ("paddle", "ncnn")]
@@ -105,7 +105,7 @@ def test_missing_onnxruntime_skips_the_onnx_engines_with_a_note(setup, monkeypat
 
 
 def test_one_engine_left_is_a_user_error(setup, monkeypatch):
-    monkeypatch.setattr(parity, "installed", lambda m: m == "torch")  # no paddle, onnxruntime or ncnn
+    monkeypatch.setattr(parity.cw, "installed", lambda m: m == "torch")  # no paddle, onnxruntime or ncnn
     with pytest.raises(UserError, match="needs two engines.*pip install paddlepaddle"):
         parity.inference_parity(setup["canon"], setup["images"][:1])
 
@@ -155,7 +155,7 @@ def test_training_parity_catches_a_backend_that_trains_differently(train_cfg):
     histories = parity.train_sides([torch_side, paddle_side], batches, 3)
     # same weights and batch: iteration 1 agrees; the doubled lr shows from iteration 2 on
     assert histories["torch"][0]["l_pix"] == pytest.approx(histories["paddle"][0]["l_pix"], rel=1e-5)
-    with pytest.raises(cw.VerifyError, match=r"^iteration 2: l_pix is .* relative diff"):
+    with pytest.raises(cw.CheckFailed, match=r"^iteration 2: l_pix is .* relative diff"):
         parity.check_training(histories, 1e-4)
 
 

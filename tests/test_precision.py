@@ -110,8 +110,7 @@ def test_paddle_backend_trains_in_fp32_and_refuses_bf16_in_one_line(demo, tmp_pa
 @pytest.fixture()
 def infer_module():
     import sys
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
-    import infer
+    from esrgan_twin.commands import infer
     return infer
 
 

@@ -77,7 +77,7 @@ def test_engine_computes_the_same_from_the_safetensors_as_from_its_source(conver
 
 
 def test_safetensors_holds_the_same_arrays_as_its_source(converted):
-    import convert_weights as cw
+    from esrgan_twin.commands import convert as cw
     want = cw.load_canonical(converted.weights["good.pdparams"]).state
     for name in ("g_from_pth.safetensors", "g_from_pdparams.safetensors"):
         got = cw.load_canonical(converted.weights[name]).state
@@ -184,7 +184,7 @@ def test_infer_upscales_with_a_basicsr_named_safetensors_on_paddle(converted, tm
 
 @pytest.mark.parametrize("naming", W.GENERATOR_NAMINGS)
 def test_every_generator_naming_in_safetensors_reads_back(tmp_path, naming):
-    import convert_weights as cw
+    from esrgan_twin.commands import convert as cw
     canon = tiny_canonical(4)
     path = str(tmp_path / f"{naming}.safetensors")
     cw.save_weights(canon, "torch", path, naming=naming)

@@ -26,12 +26,11 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 torch = pytest.importorskip("torch")
 
-import convert_weights as cw  # noqa: E402
-from common_data.weights import naming as W  # noqa: E402
+from esrgan_twin.commands import convert as cw
+from common_data.weights import naming as W
 
 TORCHVISION_STUB = ("torchvision", "torchvision.transforms", "torchvision.transforms.functional")
 

@@ -5,101 +5,12 @@
     python tools/main.py -c CONFIG --evaluate-only --load output_dir/<run>/iter_50000_weight.pdparams
     python tools/main.py -c CONFIG --backend torch -o total_iters=1000 lr_scheduler.periods=[1000]
 
-The backend is ``--backend``, else the config's ``backend:`` key, else paddle. Mistakes in the config or the
-options end as one ``error: ...`` line on stderr and exit code 2; Ctrl-C saves a checkpoint and exits 130.
+The command is ``esrgan_twin.commands.train`` (also installed as ``esrgan-twin train``); ``-h`` lists its flags.
 """
-import argparse
-import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from common_data.config.loading import BACKENDS, check_data_paths, load_config  # noqa: E402
-from common_data.errors import UserError  # noqa: E402
-from common_data.config.precision import PRECISIONS  # noqa: E402
-
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
-RUNNERS = {"paddle": "paddle_impl.engine.run", "torch": "torch_impl.engine.run"}
-INSTALL = {"paddle": "pip install paddlepaddle==3.2.2",
-           "torch": "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu (or a CUDA build)"}
-FRAMEWORK_MODULE = {"paddle": "paddle", "torch": "torch"}
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("-c", "--config-file", metavar="FILE", required=True, help="config file path")
-    parser.add_argument("--resume", type=str, default=None, help="iter_N_checkpoint file to continue from")
-    parser.add_argument("--load", type=str, default=None, help="iter_N_weight file (or a generator state dict)")
-    parser.add_argument("--evaluate-only", action="store_true", help="validate the --load weights once and exit")
-    parser.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                        help="override config keys, e.g. -o total_iters=1000 dataset.train.batch_size=4 "
-                             "(repeat -o as often as you like: every override applies)")
-    parser.add_argument("--seed", type=int, default=None, help="seed python, numpy and the framework")
-    parser.add_argument("--precision", choices=PRECISIONS, default=None,
-                        help="auto (default: bf16 on CPUs with AMX / AVX512-BF16, fp16 on CUDA, else fp32), fp32, "
-                             "bf16 or fp16 (the torch backend; paddle trains in fp32); overrides the config's")
-    parser.add_argument("--amp", action="store_true",
-                        help="mixed precision where the backend supports it (bf16 on CPU, fp16 on GPU)")
-    parser.add_argument("--backend", choices=BACKENDS, default=None,
-                        help="paddle or torch (default: the config's backend: key, else paddle)")
-    parser.add_argument("--debug", action="store_true",
-                        help="a few iterations, log every step, validate and save early (run folder debug_*)")
-    parser.add_argument("--auto_resume", "--auto-resume", dest="auto_resume", action="store_true",
-                        help="continue from the newest iter_N_checkpoint of this config's newest run folder")
-    return parser.parse_args(argv)
-
-
-def set_thread_env(cfg=None):
-    """OMP threads = cores (max 4) and MKL_DEBUG_CPU_TYPE=5 (paddle's bundled MKL on AMD), unless the user set them.
-
-    ``model.to_static`` trains through a static program whose fast CPU kernels are oneDNN's: that flag must be in
-    the environment before paddle is imported.
-    """
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, min(4, os.cpu_count() or 1))))
-    os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
-    if cfg is not None and (cfg.get("model") or {}).get("to_static"):
-        os.environ.setdefault("FLAGS_use_mkldnn", "1")
-
-
-def load_runner(backend):
-    """Import the backend's ``run`` lazily; a missing framework -> UserError naming the pip package."""
-    import importlib
-    try:
-        importlib.import_module(FRAMEWORK_MODULE[backend])
-    except ImportError:
-        raise UserError(f"the {backend} backend needs {FRAMEWORK_MODULE[backend]}: {INSTALL[backend]}") from None
-    return importlib.import_module(RUNNERS[backend]).run
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    try:
-        if args.seed is not None and args.seed < 0:
-            raise UserError(f"--seed must be 0 or more, got {args.seed}")
-        cfg = load_config(args.config_file, args.opt, check_paths=False)
-        if args.resume and args.load:
-            raise UserError("use either --resume (a checkpoint, continues training) or --load (weights), not both")
-        if args.evaluate_only and not args.load:
-            raise UserError("--evaluate-only needs the weights to evaluate: add --load PATH (an iter_N_weight file)")
-        for flag in ("resume", "load"):
-            path = getattr(args, flag)
-            if path and not os.path.isfile(path):
-                raise UserError(f"--{flag}: file not found: {path}")
-        check_data_paths(cfg, args.config_file, phases=("test",) if args.evaluate_only else ("train", "test"))
-        backend = args.backend or cfg.get("backend") or "paddle"
-        set_thread_env(cfg)
-        run = load_runner(backend)
-        return run(cfg, args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-
+from esrgan_twin.command_errors import run_command
+from esrgan_twin.commands.train import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

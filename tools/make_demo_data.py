@@ -2,48 +2,12 @@
 
     python tools/make_demo_data.py --output data/animeSR            # 16 train + 4 test, 192x192 GT, 48x48 LQ
 
-A folder that already holds this very set (same arguments) is kept; another non-empty folder needs --force.
+The command is ``esrgan_twin.commands.demo_data`` (also installed as ``esrgan-twin demo-data``); ``-h`` lists its flags.
 """
-import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from common_data.data.demo_data import MARKER_NAME, holds_demo_set, make_demo_data  # noqa: E402
-from common_data.errors import UserError  # noqa: E402
-
-
-def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", required=True, help="dataset folder (train/, train_X4/, test/, test_X4/)")
-    parser.add_argument("--num-train", type=int, default=16)
-    parser.add_argument("--num-test", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", type=int, default=192, help="GT side in pixels, a multiple of 4")
-    parser.add_argument("--force", action="store_true",
-                        help="write into a non-empty --output (same-named files are overwritten)")
-    return parser
-
-
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    sizes = (args.num_train, args.num_test, args.seed, args.size)
-    if not args.force and holds_demo_set(args.output, *sizes):
-        print(f"{args.output} already holds this demo set: kept (--force writes it again)")
-        return 0
-    try:
-        written = make_demo_data(args.output, *sizes, force=args.force)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: cannot write under {args.output}: {e.strerror}; choose a writable --output", file=sys.stderr)
-        return 2
-    total = sum(len(v) for v in written.values())
-    print(f"wrote {total} synthetic images to {args.output} (see {os.path.join(args.output, MARKER_NAME)})")
-    return 0
-
+from esrgan_twin.command_errors import run_command
+from esrgan_twin.commands.demo_data import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

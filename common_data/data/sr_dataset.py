@@ -5,7 +5,7 @@ import numpy as np
 
 from common_data.config.loading import DEMO_HINT
 from common_data.data.datasets import DATASETS
-from common_data.errors import DataError
+from common_data.errors import DataError, few
 from common_data.data.imageio import IMAGE_EXTENSIONS, image_size, list_images
 from common_data.data.transforms import build_preprocess
 
@@ -43,7 +43,7 @@ class SRDataset:
                 no_lq.append(rel)
         no_gt = sorted(lq_rel - paired)
         if no_lq or no_gt:
-            parts = [f"no LQ for {_few(no_lq)}" if no_lq else "", f"no GT partner for LQ {_few(no_gt)}" if no_gt else ""]
+            parts = [f"no LQ for {few(no_lq)}" if no_lq else "", f"no GT partner for LQ {few(no_gt)}" if no_gt else ""]
             raise DataError(f"lq_folder {self.lq_folder} and gt_folder {self.gt_folder} hold different files: "
                             f"{'; '.join(p for p in parts if p)}; LQ names must be filename_tmpl "
                             f"{self.filename_tmpl!r} applied to the GT names")
@@ -97,6 +97,3 @@ def image_hw(path):
     return image_size(path)
 
 
-def _few(names, n=3):
-    more = f" (+{len(names) - n} more)" if len(names) > n else ""
-    return ", ".join(names[:n]) + more

@@ -29,7 +29,7 @@ import numpy as np
 
 from common_data.weights import naming as W
 from common_data.weights.checkpoints import atomic_write
-from common_data.errors import UserError
+from common_data.errors import UserError, first_line
 
 FRAMEWORK_NAMES = {"paddle": "Paddle", "torch": "PyTorch"}
 WEIGHT_EXTENSIONS = {"paddle": ".pdparams", "torch": ".pth"}
@@ -75,7 +75,7 @@ def refused(what, path, detail):
 
 def unreadable(what, path, error, container):
     """The one line for a corrupt or truncated file (``container``: what it was read as)."""
-    reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+    reason = first_line(error) if str(error).strip() else ""
     return f"cannot read {what} {path}: {type(error).__name__}: {reason}; the file is corrupt, truncated or not a {container} file"
 
 

@@ -33,7 +33,7 @@ import re
 
 import numpy as np
 
-from common_data.errors import UserError
+from common_data.errors import UserError, few
 
 GENERATOR = "RRDBNet"
 COMPACT = "SRVGGNetCompact"
@@ -102,7 +102,7 @@ def unwrap_state_dict(obj, key=None, source="checkpoint"):
         inner = obj
         for part in key.split("."):
             if not isinstance(inner, dict) or not isinstance(inner.get(part), dict):
-                keys = _few(inner) if isinstance(inner, dict) else type(inner).__name__
+                keys = few(inner, 5) if isinstance(inner, dict) else type(inner).__name__
                 raise UserError(f"{source}: has no state dict under key {key!r}; keys there: {keys}")
             inner = inner[part]
     elif any(_is_array(v) for v in obj.values()):
@@ -110,7 +110,7 @@ def unwrap_state_dict(obj, key=None, source="checkpoint"):
     else:
         key = _find_wrapper(obj)
         if key is None:
-            raise UserError(f"{source}: found no weights; top-level keys are {_few(obj)} - pick one with --key")
+            raise UserError(f"{source}: found no weights; top-level keys are {few(obj, 5)} - pick one with --key")
         inner = obj
         for part in key.split("."):
             inner = inner[part]
@@ -139,10 +139,6 @@ def _find_wrapper(obj):
     return None
 
 
-def _few(keys, n=5):
-    keys = list(keys)
-    more = f" ... (+{len(keys) - n} more)" if len(keys) > n else ""
-    return ", ".join(map(str, keys[:n])) + more
 
 
 # ------------------------------------------------------------------------------------------------------ detection
@@ -153,7 +149,7 @@ def detect(state, source="checkpoint"):
             return arch, naming
     raise UserError(f"{source}: unknown weights layout (not RRDBNet in BasicSR/PaddleGAN/ESRGAN-2018 naming, "
                     f"SRVGGNetCompact, VGGDiscriminator128, UNetDiscriminatorSN or torchvision VGG); "
-                    f"its keys start: {_few(state)}")
+                    f"its keys start: {few(state, 5)}")
 
 
 def canonicalize(state, framework, source="checkpoint"):
@@ -222,7 +218,7 @@ def _generator_to_canonical(state, naming, source):
             canon[new] = value
     if unplaced:
         raise UserError(f"{source}: {len(unplaced)} key(s) have no place in RRDBNet ({naming} naming): "
-                        f"{_few(unplaced)} - not a plain ESRGAN/Real-ESRGAN RRDBNet (ESRGAN+ or another arch?)")
+                        f"{few(unplaced, 5)} - not a plain ESRGAN/Real-ESRGAN RRDBNet (ESRGAN+ or another arch?)")
     return canon
 
 
@@ -255,7 +251,7 @@ def _compact_to_canonical(state, source):
         else:
             canon[f"body.{m.group(1)}.{'weight' if m.group(2) == '_weight' else m.group(2)}"] = value
     if unplaced:
-        raise UserError(f"{source}: {len(unplaced)} key(s) have no place in SRVGGNetCompact: {_few(unplaced)}")
+        raise UserError(f"{source}: {len(unplaced)} key(s) have no place in SRVGGNetCompact: {few(unplaced, 5)}")
     return canon
 
 
@@ -451,11 +447,11 @@ def key_mismatch(expected, found, n=4):
               if k in found and tuple(found[k]) != tuple(expected[k])]
     parts = []
     if missing:
-        parts.append(f"{len(missing)} missing ({_few(missing, n)})")
+        parts.append(f"{len(missing)} missing ({few(missing, n)})")
     if unexpected:
-        parts.append(f"{len(unexpected)} unexpected ({_few(unexpected, n)})")
+        parts.append(f"{len(unexpected)} unexpected ({few(unexpected, n)})")
     if shaped:
-        parts.append(f"{len(shaped)} of another shape ({_few(shaped, n)})")
+        parts.append(f"{len(shaped)} of another shape ({few(shaped, n)})")
     return "; ".join(parts)
 
 

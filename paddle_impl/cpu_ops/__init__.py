@@ -6,7 +6,7 @@ its own backward. RRDBNet uses it after each bias-free conv while the static ste
 faster (README's benchmark).
 
 The first call compiles ``bias_act.cc`` with g++ (about 10 s) into ``$ESRGAN_TWIN_CACHE`` (default
-``~/.cache/esrgan_twin``), under a name hashed from the source, the flags and the Paddle version; later calls and
+``~/.cache/esrgan-twin``), under a name hashed from the source, the flags and the Paddle version; later calls and
 processes load the built library. When it cannot be built (not Linux; no compiler; a Paddle other than 3.2.x,
 whose internal layout function it calls) or ``ESRGAN_TWIN_FUSED_OPS=0`` is set, ``bias_act_op()`` returns None and
 callers use plain Paddle ops (same values, slower); the reason is logged once.
@@ -21,6 +21,8 @@ import warnings
 
 import paddle
 
+from common_data.cache import cache_dir as shared_cache_dir
+
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bias_act.cc")
 SUPPORTED_PADDLE = "3.2."
 CXXFLAGS = ["-O3", "-fno-trapping-math", "-fopenmp-simd"]
@@ -34,8 +36,7 @@ def fused_ops_enabled():
 
 
 def cache_dir():
-    root = os.environ.get("ESRGAN_TWIN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "esrgan_twin")
-    return os.path.join(root, "paddle_ops")
+    return shared_cache_dir("paddle_ops")
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ fp16 are refused in one line): paddle's eager autocast is a no-op on CPU.
 """
 import paddle
 
-from common_data.errors import ConfigError, UserError
+from common_data.errors import ConfigError, UserError, first_line
 from common_data.config.precision import Precision, check_precision
 from common_data.training.steps import EagerStep
 
@@ -34,9 +34,9 @@ class PaddleBackend:
             try:
                 paddle.distributed.init_parallel_env()
             except Exception as e:  # noqa: BLE001 - any failure here means the processes cannot talk
-                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
                 raise UserError(f"multi-process training: paddle.distributed.init_parallel_env failed "
-                                f"({type(e).__name__}: {first}); run one process with python tools/main.py") from None
+                                f"({type(e).__name__}: {first_line(e)}); run one process with python tools/main.py"
+                                ) from None
         return paddle.distributed.get_rank(), paddle.distributed.get_world_size()
 
     def describe_device(self):
