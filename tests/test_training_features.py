@@ -576,3 +576,69 @@ def test_a_bad_gp_weight_is_a_one_line_config_error(framework, cfg, message):
     with pytest.raises(ConfigError, match=message) as err:
         build_loss(dict(cfg, name="GANLoss"))
     assert "\n" not in str(err.value)
+
+
+# ------------------------------------------------------------------------------------------------- 1x restoration
+@pytest.mark.parametrize("preset", ["realesrgan_default", "anime_light", "jpeg_only", "resize_only"])
+def test_every_degradation_preset_makes_a_same_size_lq_at_scale_1(preset):
+    from common_data.data.degradations import degrade
+    gt = np.random.default_rng(0).random((52, 44, 3)).astype(np.float32)
+    assert degrade(gt, {"preset": preset}, np.random.default_rng(1), scale=1).shape == gt.shape
+
+
+def x1_config(demo_root, test_lq, out, generator):
+    """configs/realesrnet_x1_restore.yaml as shipped, with a tiny generator, the demo GT, two iterations and the
+    commented-out test / validate blocks switched on against a same-size degraded test set."""
+    import yaml
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
+                           "realesrnet_x1_restore.yaml"), encoding="utf-8") as f:
+        cfg = yaml.safe_load(f)
+    assert cfg["model"]["generator"]["scale"] == 1 and cfg["dataset"]["train"]["scale"] == 1
+    cfg["model"]["generator"] = generator
+    cfg.update(total_iters=2, output_dir=str(out), enable_visualdl=False, log_config={"interval": 1},
+               snapshot_config={"interval": 2},
+               validate={"interval": 2, "save_img": True, "metrics": {"psnr": {"name": "PSNR", "crop_border": 0}}})
+    cfg["dataset"]["train"].update(dataroot_gt=f"{demo_root}/train", gt_size=32, batch_size=1, num_workers=0,
+                                   crop_pad_size=64)
+    norm = {"name": "Normalize", "mean": [0.0] * 3, "std": [255.0] * 3, "keys": ["image", "image"]}
+    cfg["dataset"]["test"] = {
+        "name": "SRDataset", "gt_folder": f"{demo_root}/test", "lq_folder": test_lq, "scale": 1,
+        "preprocess": [{"name": "LoadImageFromFile", "key": "lq"}, {"name": "LoadImageFromFile", "key": "gt"},
+                       {"name": "Transforms", "input_keys": ["lq", "gt"],
+                        "pipeline": [{"name": "Transpose", "keys": ["image", "image"]}, norm]}]}
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def restore_data(tmp_path_factory):
+    """Demo GT (64 px) and its test images degraded at scale 1 (the same size) by realesrgan_default."""
+    from common_data.data.degradations import degrade
+    from common_data.data.demo_data import make_demo_data
+    from common_data.data.imageio import list_images, read_image, write_image
+    root = tmp_path_factory.mktemp("restore")
+    make_demo_data(root / "demo", num_train=2, num_test=1, size=64)
+    for i, path in enumerate(list_images(str(root / "demo" / "test"))):
+        write_image(str(root / "test_lq" / os.path.basename(path)),
+                    degrade(read_image(path), {"preset": "realesrgan_default"}, np.random.default_rng(i), scale=1))
+    return str(root / "demo"), str(root / "test_lq")
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("generator", [{"name": "RRDBNet", "nf": 8, "nb": 1, "gc": 4, "scale": 1},
+                                       {"name": "SRVGGNetCompact", "num_feat": 8, "num_conv": 2, "upscale": 1}],
+                         ids=["rrdbnet", "compact"])
+def test_the_1x_restoration_config_trains_and_validates_at_the_same_size(framework, generator, restore_data,
+                                                                         tmp_path):
+    from common_data.data.imageio import read_image
+    from test_torch_engine import load_cfg
+    Trainer, Options = trainer_class(framework)
+    demo_root, test_lq = restore_data
+    trainer = Trainer(load_cfg(tmp_path, x1_config(demo_root, test_lq, tmp_path / "out", generator)), Options(seed=1))
+    history = trainer.train()
+    trainer.close()
+    assert len(history) == 2 and all(np.isfinite(h["l_pix"]) for h in history)
+    assert tuple(trainer.model.lq.shape) == tuple(trainer.model.gt.shape)  # the last test pair: LQ at GT's size
+    assert tuple(trainer.model.output.shape) == tuple(trainer.model.gt.shape)
+    assert trainer.last_metrics["psnr"] > 0
+    strips = os.listdir(os.path.join(trainer.run_dir, "visual_test"))
+    assert strips and read_image(os.path.join(trainer.run_dir, "visual_test", strips[0])).shape[0] == 64
