@@ -1,7 +1,7 @@
 """The command-line options a training run reads (tools/main.py's argparse namespace, or keywords in tests)."""
 
 FIELDS = dict(resume=None, load=None, evaluate_only=False, seed=None, amp=False, debug=False, auto_resume=False,
-              precision=None)
+              precision=None, config_file=None)
 
 
 class Options:

@@ -1,8 +1,10 @@
 """Run folders: ``output_dir/[debug_]<config_name>-<YYYY-MM-DD-HH-MM>[-n]/``, and finding the one to auto-resume."""
+import contextlib
 import datetime
 import os
 import re
 
+from common_data.errors import UserError
 from common_data.weights.checkpoints import newest_checkpoint
 
 STAMP_FORMAT = "%Y-%m-%d-%H-%M"
@@ -48,3 +50,25 @@ def find_auto_resume(output_dir, config_name, debug, backend):
         if path:
             return path, folder
     return None, None
+
+
+def run_config_of(weights_path):
+    """The ``config.yaml`` a run wrote beside ``weights_path``, or None."""
+    if not weights_path:
+        return None
+    path = os.path.join(os.path.dirname(os.path.abspath(weights_path)), "config.yaml")
+    return path if os.path.isfile(path) else None
+
+
+@contextlib.contextmanager
+def run_config_hint(weights_path, config_path=None):
+    """Weights refused by the configured net: when a run's ``config.yaml`` sits beside them (and is not the config
+    in use), the one-line error names it as the fix (the demo's small net with the full-size shipped config, say)."""
+    try:
+        yield
+    except UserError as e:
+        run_config = run_config_of(weights_path)
+        if run_config is None or (config_path and os.path.abspath(config_path) == run_config):
+            raise
+        raise type(e)(f"{e}; these weights come from the run whose config is {run_config}: use -c {run_config}"
+                      ) from None

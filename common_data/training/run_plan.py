@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from common_data.errors import ConfigError
 
+EARLY_LOG_ITERS = 3  # logged whatever the interval: a long iteration shows its cost and the ETA at once
 DEBUG_SETTINGS = dict(total_iters=8, log_interval=1, validate_interval=4, snapshot_interval=4)
 DEFAULT_LOG_INTERVAL = 10
 DEFAULT_SNAPSHOT_INTERVAL = 5000
@@ -73,6 +74,11 @@ class RunPlan:
         if self.epochs:
             self.total_iters = self.epochs * self.steps_per_epoch(batches_per_epoch)
         return self.total_iters
+
+    def log_due(self, it):
+        """A log line at the first EARLY_LOG_ITERS iterations (a first ETA within a minute), then every
+        ``log_interval``."""
+        return it <= EARLY_LOG_ITERS or it % self.log_interval == 0
 
     def validate_due(self, it):
         return self.validate and ((self.validate_interval and it % self.validate_interval == 0)

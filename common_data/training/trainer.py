@@ -19,21 +19,23 @@ from collections import OrderedDict
 
 import yaml
 
-from common_data.weights.checkpoints import checkpoint_name, parse_checkpoint_name
 from common_data.config.loading import parse_min_max, to_plain
 from common_data.data.datasets import IterLoader
-from ..errors import ConfigError, UserError
 from common_data.data.imageio import write_image
-from common_data.training.logfmt import TimeAverager, log_line
+from common_data.errors import ConfigError, UserError
+from common_data.training.host_rng import host_rng_state, seed_host, set_host_rng_state
+from common_data.training.logfmt import TimeAverager, format_eta, log_line
 from common_data.training.optimizer_record import RECORD_KEY, check_same_optimizer, optimizer_record
-from common_data.training.run_guard import install_stop_handlers, last_stop_signal, lock_run_dir, restore_handlers, signal_label
+from common_data.training.options import Options
+from common_data.training.run_folders import find_auto_resume, make_run_dir
+from common_data.training.run_guard import (install_stop_handlers, last_stop_signal, lock_run_dir, restore_handlers,
+                                            signal_label)
 from common_data.training.run_log import RunLog
+from common_data.training.run_folders import run_config_hint
 from common_data.training.run_plan import RunPlan
+from common_data.training.validation import Validator
 from common_data.training.visualdl_log import open_visualdl
-from .host_rng import host_rng_state, seed_host, set_host_rng_state
-from .options import Options
-from .run_folders import find_auto_resume, make_run_dir
-from .validation import Validator
+from common_data.weights.checkpoints import checkpoint_name, parse_checkpoint_name
 
 
 class TrainingCore:
@@ -95,10 +97,11 @@ class TrainingCore:
         self.strategy = self.backend.step_strategy(self.model, cfg)
         self.validator = Validator(self)
         self.start_iter, self.loaded_iter = 1, None
-        if self.args.load:
-            self.load(self.args.load)
-        if resume_state is not None:
-            self.apply_resume_state(resume_state, resume)
+        with run_config_hint(self.args.load or resume, getattr(self.args, "config_file", None)):
+            if self.args.load:
+                self.load(self.args.load)
+            if resume_state is not None:
+                self.apply_resume_state(resume_state, resume)
         if self.world_size > 1:
             self.backend.wrap_distributed(self.model, cfg)
         # the run folder is made only once the config, the model and the weights are known to be good
@@ -197,6 +200,7 @@ class TrainingCore:
         reader_cost, batch_cost = TimeAverager(), TimeAverager()
         self.last_done = self.start_iter - 1
         previous = install_stop_handlers(self.on_stop_signal)
+        started = time.time()
         try:
             for it in range(self.start_iter, self.total_iters + 1):
                 self.current_iter = self.model.current_iter = it
@@ -218,8 +222,23 @@ class TrainingCore:
             self._busy = False
             restore_handlers(previous)
         self.backend.barrier()  # the others wait while rank 0 validates and saves the last iteration
-        self.log(f"training finished at iteration {self.total_iters}; weights in {self.run_dir}")
+        self.log(self.summary(time.time() - started))
         return history
+
+    def summary(self, seconds):
+        """The run's last line: iterations and wall time, the last validation next to bicubic's, the files."""
+        trained = self.total_iters - self.start_iter + 1
+        parts = [f"training finished at iteration {self.total_iters} ({trained} iterations in "
+                 f"{format_eta(seconds)})"]
+        if self.last_metrics:
+            parts.append("validation " + ", ".join(f"{k} {v:.4f}" for k, v in self.last_metrics.items()))
+            baseline = self.validator.baseline
+            if baseline:
+                parts.append("bicubic " + ", ".join(f"{k} {v:.4f}" for k, v in baseline.items()))
+        parts.append(f"weights in {self.run_dir}")
+        if self.validator.save_img and self.last_metrics is not None:
+            parts.append(f"strips in {os.path.join(self.run_dir, 'visual_test')}")
+        return "; ".join(parts)
 
     def train_step(self, loader, reader_cost):
         """One iteration: ``accumulate_steps`` micro-batches, the optimizer steps, EMA, schedulers ->
@@ -255,7 +274,7 @@ class TrainingCore:
 
     def after_iteration(self, it, lr, losses, reader_cost, batch_cost):
         """Log line, training strip, validation and snapshot of iteration ``it``, as the run plan says."""
-        if it % self.plan.log_interval == 0:
+        if self.plan.log_due(it):
             self.log(log_line(it, self.total_iters, lr, losses, batch_cost.average(), reader_cost.average(),
                               batch_cost.ips()))
             reader_cost.reset()

@@ -2,11 +2,14 @@
 import os
 from collections import OrderedDict
 
-from ..errors import ConfigError
+import cv2
+import numpy as np
+
 from common_data.data.imageio import write_image
-from common_data.training.logfmt import metrics_line
-from common_data.metrics.quality import build_metrics
 from common_data.data.visual import chw_to_uint8, make_strip
+from common_data.errors import ConfigError
+from common_data.metrics.quality import build_metrics
+from common_data.training.logfmt import metrics_line
 
 
 class Validator:
@@ -20,6 +23,8 @@ class Validator:
         self.save_img = bool(val_cfg.get("save_img", False))
         self.test_cfg = (cfg.get("dataset") or {}).get("test")
         self.loader = None
+        self.baseline_metrics = build_metrics(val_cfg.get("metrics")) if val_cfg else {}
+        self.baseline = None  # {metric: value} of bicubic on the same images, measured with the first validation
 
     def strip(self, index=0):
         """LQ | bicubic | SR | GT strip (uint8 HWC RGB) of item ``index`` of the model's current batch, or None."""
@@ -43,18 +48,40 @@ class Validator:
         for metric in self.metrics.values():
             metric.reset()
         draw = self.save_img or trainer.vdl is not None
+        measure_baseline = self.baseline is None
         for i, batch in enumerate(self.loader):
             trainer.model.setup_input(batch)
             trainer.model.test_iter(self.metrics)
+            if measure_baseline:
+                self.bicubic_update(batch)
             if draw:
                 self.draw(it, i, len(batch["lq"]))
         results = OrderedDict((name, float(m.accumulate())) for name, m in self.metrics.items())
+        if measure_baseline:
+            self.baseline = OrderedDict((name, float(m.accumulate())) for name, m in self.baseline_metrics.items())
+            if self.baseline:
+                trainer.log("bicubic on the same images: " + " ".join(f"{k}: {v:.4f}" for k, v in self.baseline.items()))
         if results:
             trainer.log(metrics_line(it, results))
             if trainer.vdl is not None:
                 for name, value in results.items():
                     trainer.vdl.add_scalar(f"metric/{name}", value, step=it)
         return results
+
+    def bicubic_update(self, batch):
+        """Add OpenCV-bicubic upscales of the batch's LQ images (vs its GT) to the baseline metrics."""
+        if batch.get("gt") is None:
+            return
+        min_max = self.trainer.min_max
+
+        def to_numpy(x):  # the loaders give numpy (torch) or framework tensors (paddle)
+            return x if isinstance(x, np.ndarray) else self.trainer.backend.to_numpy(x)
+        lqs, gts = to_numpy(batch["lq"]), to_numpy(batch["gt"])
+        for lq, gt in zip(lqs, gts):
+            lq, gt = chw_to_uint8(lq, min_max), chw_to_uint8(gt, min_max)
+            up = cv2.resize(lq, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_CUBIC)
+            for metric in self.baseline_metrics.values():
+                metric.update(up, gt)
 
     def draw(self, it, batch_index, num):
         trainer = self.trainer

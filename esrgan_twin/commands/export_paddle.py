@@ -28,6 +28,8 @@ from esrgan_twin.commands import convert as cw
 from common_data.weights import naming as W
 from common_data.cache import cache_dir
 from common_data.config.loading import load_config
+from common_data.training.run_folders import run_config_hint
+from esrgan_twin.shipped_configs import resolve_config
 from common_data.errors import ConfigError, UserError
 
 DEFAULT_OUTPUT_DIR = "inference_model"
@@ -199,12 +201,13 @@ def _glue_shape_values(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = load_config(args.config_file, args.opt, check_paths=False)
+    cfg = load_config(resolve_config(args.config_file), args.opt, check_paths=False)
     if not os.path.exists(args.load) and not cw.is_ncnn_source(args.load):
         raise UserError(f"--load: file not found: {args.load}")
     shapes = parse_inputs_size(args.inputs_size)
     cw._import("paddle")
-    written = export(cfg, args.load, shapes, args.output_dir, args.key)
+    with run_config_hint(args.load, args.config_file):
+        written = export(cfg, args.load, shapes, args.output_dir, args.key)
     print(f"{args.load} -> {', '.join(written)} (input {';'.join(','.join(map(str, s)) for s in shapes)})")
     return 0
 

@@ -1,5 +1,6 @@
 """Train or evaluate an ESRGAN-family model with PaddleGAN's command line, on the Paddle or the PyTorch backend.
 
+    python tools/main.py --demo                      # the demo config on the synthetic set (made when missing)
     python tools/main.py -c configs/esrgan_psnr_x4_anime.yaml
     python tools/main.py -c CONFIG --resume output_dir/<run>/iter_5000_checkpoint.pdparams
     python tools/main.py -c CONFIG --evaluate-only --load output_dir/<run>/iter_50000_weight.pdparams
@@ -13,9 +14,12 @@ import os
 
 from common_data.config.loading import BACKENDS, check_data_paths, load_config
 from common_data.config.precision import PRECISIONS
+from common_data.data.demo_data import make_demo_data
 from common_data.errors import UserError
 from esrgan_twin.command_errors import run_command
 from esrgan_twin.shipped_configs import resolve_config
+DEMO_CONFIG = "esrgan_psnr_x4_demo"
+DEMO_DATA = os.path.join("data", "animeSR")
 RUNNERS = {"paddle": "paddle_impl.engine.run", "torch": "torch_impl.engine.run"}
 INSTALL = {"paddle": "pip install paddlepaddle==3.2.2",
            "torch": "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu (or a CUDA build)"}
@@ -24,8 +28,11 @@ FRAMEWORK_MODULE = {"paddle": "paddle", "torch": "torch"}
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("-c", "--config-file", metavar="FILE", required=True,
-                        help="config file path, or the name of a shipped config (esrgan-twin train --list-configs)")
+    parser.add_argument("-c", "--config-file", metavar="FILE", default=None,
+                        help="config file path, or the name of a shipped config (esrgan-twin configs lists them)")
+    parser.add_argument("--demo", action="store_true",
+                        help=f"train the demo ({DEMO_CONFIG}, unless -c names another config) on the synthetic "
+                             f"demo set, writing it to {DEMO_DATA} first when it is missing")
     parser.add_argument("--resume", type=str, default=None, help="iter_N_checkpoint file to continue from")
     parser.add_argument("--load", type=str, default=None, help="iter_N_weight file (or a generator state dict)")
     parser.add_argument("--evaluate-only", action="store_true", help="validate the --load weights once and exit")
@@ -47,6 +54,21 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def ensure_demo_data(cfg):
+    """Write the synthetic demo set to DEMO_DATA when the config's data folders are there and missing."""
+    dataset = cfg.get("dataset") or {}
+    folders = [block.get(key) for block in dataset.values() if isinstance(block, dict)
+               for key in ("gt_folder", "lq_folder") if isinstance(block.get(key), str)]
+    root = os.path.abspath(DEMO_DATA)
+    if not folders or all(os.path.isdir(f) for f in folders):
+        return
+    if not all(os.path.abspath(f).startswith(root + os.sep) for f in folders):
+        return  # the config reads other data: check_data_paths names what is missing
+    written = make_demo_data(DEMO_DATA)
+    print(f"demo data: {DEMO_DATA} was missing; wrote {sum(len(v) for v in written.values())} synthetic images "
+          f"there (python tools/make_demo_data.py --output {DEMO_DATA} makes the same set)", flush=True)
+
+
 def set_thread_env(cfg=None):
     """OMP threads = cores (max 4) and MKL_DEBUG_CPU_TYPE=5 (paddle's bundled MKL on AMD), unless the user set them.
 
@@ -62,10 +84,9 @@ def set_thread_env(cfg=None):
 def load_runner(backend):
     """Import the backend's ``run`` lazily; a missing framework -> UserError naming the pip package."""
     import importlib
-    try:
-        importlib.import_module(FRAMEWORK_MODULE[backend])
-    except ImportError:
-        raise UserError(f"the {backend} backend needs {FRAMEWORK_MODULE[backend]}: {INSTALL[backend]}") from None
+    import importlib.util
+    if importlib.util.find_spec(FRAMEWORK_MODULE[backend]) is None:
+        raise UserError(f"the {backend} backend needs {FRAMEWORK_MODULE[backend]}: {INSTALL[backend]}")
     return importlib.import_module(RUNNERS[backend]).run
 
 
@@ -74,8 +95,13 @@ def train(argv=None):
     args = parse_args(argv)
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed must be 0 or more, got {args.seed}")
-    args.config_file = resolve_config(args.config_file)
+    if not args.config_file and not args.demo:
+        raise UserError("give a config: -c FILE or the name of a shipped config (esrgan-twin configs lists them), "
+                        "or --demo")
+    args.config_file = resolve_config(args.config_file or DEMO_CONFIG)
     cfg = load_config(args.config_file, args.opt, check_paths=False)
+    if args.demo:
+        ensure_demo_data(cfg)
     if args.resume and args.load:
         raise UserError("use either --resume (a checkpoint, continues training) or --load (weights), not both")
     if args.evaluate_only and not args.load:

@@ -1,0 +1,95 @@
+"""The newcomer's path: ``--demo`` makes its data and trains, every run ends with a summary next to bicubic, the
+first iterations are logged at once, a small run's weights with the full config name the run's config, Paddle's
+import banners stay out of the output."""
+import glob
+import os
+import re
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from common_data.config.loading import to_attrdict
+from common_data.metrics.quality import calculate_psnr, calculate_ssim
+from common_data.training.run_plan import EARLY_LOG_ITERS, RunPlan
+from test_main_cli import TINY_G, assert_one_error, cli, config, demo  # noqa: F401 (demo is a fixture)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAIN = os.path.join(ROOT, "tools", "main.py")
+SUMMARY = re.compile(r"training finished at iteration (\d+) \((\d+) iterations in [\d:]+\); validation psnr ([\d.]+), "
+                     r"ssim ([\d.]+); bicubic psnr ([\d.]+), ssim ([\d.]+); weights in (\S+); strips in (\S+)$")
+
+
+def test_the_first_iterations_are_logged_whatever_the_interval():
+    plan = RunPlan.from_config(to_attrdict({"total_iters": 100, "log_config": {"interval": 50}}))
+    assert [it for it in range(1, 101) if plan.log_due(it)] == list(range(1, EARLY_LOG_ITERS + 1)) + [50, 100]
+
+
+def bicubic_by_hand(data, crop_border=4):
+    """Mean PSNR / SSIM (RGB, as the config asks) of OpenCV's bicubic x4 of each test LQ against its GT."""
+    psnr, ssim = [], []
+    for gt_path in sorted(glob.glob(os.path.join(data, "test", "*.png"))):
+        gt = cv2.cvtColor(cv2.imread(gt_path), cv2.COLOR_BGR2RGB)
+        lq = cv2.cvtColor(cv2.imread(os.path.join(data, "test_X4", os.path.basename(gt_path))), cv2.COLOR_BGR2RGB)
+        up = cv2.resize(lq, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_CUBIC)
+        psnr.append(calculate_psnr(up, gt, crop_border))
+        ssim.append(calculate_ssim(up, gt, crop_border))
+    return float(np.mean(psnr)), float(np.mean(ssim))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
+def test_a_run_ends_with_its_metrics_next_to_bicubic_s_and_where_its_files_are(backend, tmp_path, demo):
+    path = config(tmp_path, demo, validate={"interval": 100, "save_img": True, "metrics": {
+        "psnr": {"name": "PSNR", "crop_border": 4}, "ssim": {"name": "SSIM", "crop_border": 4}}})
+    proc = cli("-c", path, "--backend", backend)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    m = SUMMARY.search(last)
+    assert m, last
+    iters, trained, psnr, ssim, b_psnr, b_ssim, run_dir, strips = m.groups()
+    assert (iters, trained) == ("3", "3")
+    assert re.search(rf"Iter: 3 Metric psnr: {psnr} Metric ssim: {ssim}", proc.stdout)
+    assert (float(b_psnr), float(b_ssim)) == pytest.approx(bicubic_by_hand(demo), abs=1e-4)
+    assert glob.glob(os.path.join(run_dir, "iter_3_weight.*")) and os.listdir(strips)
+
+
+@pytest.mark.slow
+def test_weights_of_another_net_name_the_run_s_config_yaml_as_the_fix(tmp_path, demo):
+    path = config(tmp_path, demo)
+    assert cli("-c", path, "--backend", "torch").returncode == 0
+    (weights,) = glob.glob(str(tmp_path / "out" / "*" / "iter_3_weight.pth"))
+    run_config = os.path.join(os.path.dirname(weights), "config.yaml")
+    line = assert_one_error(cli("-c", path, "--backend", "torch", "--evaluate-only", "--load", weights,
+                                "-o", "model.generator.nf=16"), "config builds|do not fit")
+    assert line.endswith(f"use -c {run_config}")
+    evaluated = cli("-c", run_config, "--backend", "torch", "--evaluate-only", "--load", weights)
+    assert evaluated.returncode == 0 and "Metric psnr" in evaluated.stdout, evaluated.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_demo_writes_the_demo_set_when_missing_then_trains_the_demo_config(tmp_path):
+    short = ["-o", "total_iters=4", "lr_scheduler.periods=[4]", "validate.interval=4", "snapshot_config.interval=4",
+             "log_config.visiual_interval=4"]
+    proc = cli("--demo", "--backend", "torch", *short, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "demo data: data/animeSR was missing; wrote 40 synthetic images" in proc.stdout  # 16 + 4 pairs
+    assert [len(os.listdir(tmp_path / "data" / "animeSR" / sub)) for sub in ("train_X4", "test_X4")] == [16, 4]
+    assert SUMMARY.search(proc.stdout.strip().splitlines()[-1])
+    assert glob.glob(str(tmp_path / "output_dir" / "esrgan_psnr_x4_demo-*"))
+    again = cli("--demo", "--backend", "torch", *short, cwd=tmp_path)
+    assert again.returncode == 0 and "demo data:" not in again.stdout
+
+
+def test_without_a_config_or_demo_the_command_says_what_to_give():
+    assert_one_error(cli(), r"give a config: -c FILE .*--demo")
+
+
+def test_importing_the_paddle_backend_prints_no_thread_banner_or_glog_lines():
+    code = "import paddle_impl.archs, paddle\nprint('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, OMP_NUM_THREADS="2"))
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+    assert "OMP_NUM_THREADS" not in out.stderr and "No ccache found" not in out.stderr, out.stderr
