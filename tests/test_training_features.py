@@ -642,3 +642,31 @@ def test_the_1x_restoration_config_trains_and_validates_at_the_same_size(framewo
     assert trainer.last_metrics["psnr"] > 0
     strips = os.listdir(os.path.join(trainer.run_dir, "visual_test"))
     assert strips and read_image(os.path.join(trainer.run_dir, "visual_test", strips[0])).shape[0] == 64
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_a_freeze_d_run_resumes_with_its_optimizer_state(framework, tmp_path):
+    """A checkpoint written and read back with the same config: the frozen blocks stay out of the optimizer and
+    the next iteration's losses equal the uninterrupted run's."""
+    checkpoint = __import__(f"{framework}_impl.engine.checkpoint", fromlist=["save_checkpoint"])
+    path = str(tmp_path / f"iter_2_checkpoint{EXT[framework]}")
+    batch = fixed_batch(32)
+    full = build(framework, "RealESRGAN", freeze_d_layers=3)
+    run_iters(full, batch, 2)
+    checkpoint.save_checkpoint(path, full.training_state())
+    expected = run_iters(full, batch, 1, start=3)[0]
+    resumed = build(framework, "RealESRGAN", seed=7, freeze_d_layers=3)
+    resumed.load_training_state(checkpoint.load_checkpoint(path), path)
+    got = run_iters(resumed, batch, 1, start=3)[0]
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-7), key
+    frozen = frozen_names(resumed)
+    assert not any(optimizer_holds(framework, resumed, name) for name in frozen)
+
+
+def test_a_torch_checkpoint_resumed_with_another_freeze_d_layers_is_refused_in_one_line():
+    full = build("torch", "RealESRGAN", freeze_d_layers=3)
+    run_iters(full, fixed_batch(32), 1)
+    with pytest.raises(UserError, match="optimizer state does not fit.*freeze_d_layers") as err:
+        build("torch", "RealESRGAN", freeze_d_layers=1).load_training_state(full.training_state(), "ckpt")
+    assert "\n" not in str(err.value)

@@ -317,7 +317,12 @@ class BaseModel:
         for name in self.nets:
             self.load_net_state(name, state[name], strict=True, source=source)
         for name, opt in self.optimizers.items():
-            opt.load_state_dict(state[name])
+            try:
+                opt.load_state_dict(state[name])
+            except ValueError as e:  # another parameter count: net_names or model.freeze_d_layers changed
+                raise UserError(f"{source}: the {name} optimizer state does not fit this model's trainable "
+                                f"parameters ({str(e).strip().splitlines()[0]}); resume with the net_names and "
+                                f"model.freeze_d_layers it was saved with") from None
         if 'lr_scheduler' in state:
             for sched in self.lr_schedulers.values():
                 sched.load_state_dict(state['lr_scheduler'])
