@@ -93,3 +93,44 @@ def test_importing_the_paddle_backend_prints_no_thread_banner_or_glog_lines():
                          env=dict(os.environ, OMP_NUM_THREADS="2"))
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
     assert "OMP_NUM_THREADS" not in out.stderr and "No ccache found" not in out.stderr, out.stderr
+
+
+# ---- to_static: auto ---------------------------------------------------------------------------------------------
+def test_static_step_fits_exactly_the_pixel_loss_rrdbnet_configs():
+    from common_data.training.steps import static_step_fits, to_static_choice
+    base = {"model": {"name": "BaseSRModel", "generator": {"name": "RRDBNet"}, "pixel_criterion": {"name": "L1Loss"}}}
+    assert static_step_fits(base) == (True, None)
+    assert static_step_fits({"model": dict(base["model"], name="RealESRNet")})[0]
+    for change, why in [({"name": "ESRGAN"}, "more than a pixel loss"),
+                        ({"generator": {"name": "SRVGGNetCompact"}}, "built for RRDBNet"),
+                        ({"edge_criterion": {"name": "EdgeLoss"}}, "pixel_criterion alone"),
+                        ({"loss_stages": [{"from": 1, "terms": ["l_pix"]}]}, "pixel_criterion alone")]:
+        fits, reason = static_step_fits({"model": dict(base["model"], **change)})
+        assert not fits and why in reason
+    assert static_step_fits(dict(base, accumulate_steps=2)) == (False, "it does not combine with accumulate_steps > 1")
+    assert [to_static_choice(m) for m in ({}, {"to_static": "Auto"}, {"to_static": 1}, None)] == [False, "auto", True,
+                                                                                               False]
+
+
+@pytest.mark.slow
+def test_to_static_auto_takes_the_static_step_where_it_fits_and_says_why_not_elsewhere(tmp_path, demo):
+    from test_main_cli import logged_losses
+    common = dict(total_iters=3, lr_scheduler={"name": "CosineAnnealingRestartLR", "learning_rate": 1e-3,
+                                               "periods": [3], "restart_weights": [1], "eta_min": 1e-7})
+    model = {"name": "BaseSRModel", "generator": dict(TINY_G, nf=16, gc=16), "pixel_criterion": {"name": "L1Loss"}}
+    runs = {}
+    for name, to_static in (("auto", "auto"), ("static", True)):
+        (tmp_path / name).mkdir()
+        runs[name] = cli("-c", config(tmp_path / name, demo, model=dict(model, to_static=to_static),
+                                      output_dir=str(tmp_path / name / "out"), **common))
+        assert runs[name].returncode == 0, runs[name].stderr[-2000:]
+    assert "training step: static (to_static auto" in runs["auto"].stdout
+    assert logged_losses(runs["auto"].stdout) == logged_losses(runs["static"].stdout)
+    (tmp_path / "edge").mkdir()
+    edge = cli("-c", config(tmp_path / "edge", demo, model=dict(model, to_static="auto", edge_criterion={
+        "name": "EdgeLoss", "loss_weight": 0.1}), output_dir=str(tmp_path / "edge" / "out"), **common))
+    assert edge.returncode == 0, edge.stderr[-2000:]
+    assert "training step: eager (to_static auto: eager, since it trains a pixel_criterion alone" in edge.stdout
+    torch_run = cli("-c", config(tmp_path / "edge", demo, model=dict(model, to_static="auto"),
+                                 output_dir=str(tmp_path / "edge" / "torch")), "--backend", "torch")
+    assert torch_run.returncode == 0 and "training step" not in torch_run.stdout, torch_run.stderr[-2000:]

@@ -42,7 +42,7 @@ class SRRecipe:
         """``model.loss_stages``; called at the end of the model's constructor, once every criterion is built."""
         self.loss_stages = LossStages.from_config(spec, self.configured_terms())
         self.loss_stage, self.stage_terms = None, None
-        if self.loss_stages is not None and getattr(self, "to_static", False):
+        if self.loss_stages is not None and getattr(self, "to_static", False) is True:
             raise ConfigError("model.loss_stages: the static-graph step (to_static) trains a pixel_criterion alone; "
                               "remove loss_stages or set -o model.to_static=false")
 

@@ -125,6 +125,8 @@ class TrainingCore:
         self.log(f"run folder: {self.run_dir} (backend {self.backend.name}, {self.backend.describe_device()}, "
                  f"{self.world_size} process(es), seed {self.seed})")
         self.log(self.precision.describe())
+        if getattr(self.strategy, "why", ""):
+            self.log(f"training step: {self.strategy.name} ({self.strategy.why})")
 
     def log(self, message):
         """Rank 0: a stamped line on stdout and in run_dir/log.txt (common_data.training.run_log)."""

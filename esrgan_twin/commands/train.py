@@ -16,6 +16,7 @@ from common_data.config.loading import BACKENDS, check_data_paths, load_config
 from common_data.config.precision import PRECISIONS
 from common_data.data.demo_data import make_demo_data
 from common_data.errors import UserError
+from common_data.training.steps import AUTO, static_step_fits, to_static_choice
 from esrgan_twin.command_errors import run_command
 from esrgan_twin.shipped_configs import resolve_config
 DEMO_CONFIG = "esrgan_psnr_x4_demo"
@@ -77,7 +78,8 @@ def set_thread_env(cfg=None):
     """
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, min(4, os.cpu_count() or 1))))
     os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
-    if cfg is not None and (cfg.get("model") or {}).get("to_static"):
+    choice = to_static_choice((cfg or {}).get("model"))
+    if choice is True or (choice == AUTO and static_step_fits(cfg)[0]):
         os.environ.setdefault("FLAGS_use_mkldnn", "1")
 
 

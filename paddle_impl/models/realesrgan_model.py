@@ -16,7 +16,7 @@ class RealESRNet(RealESRNetRecipe, BaseSRModel):
     """Generator trained with the pixel loss against ``gt_usm`` (``l1_gt_usm: true``, Real-ESRGAN's default) or gt."""
 
     def __init__(self, generator, pixel_criterion=None, edge_criterion=None, l1_gt_usm=True, ema_decay=0.999,
-                 pretrain_network_g=None, strict_load_g=True, param_key_g=None, to_static=False, loss_stages=None):
+                 pretrain_network_g=None, strict_load_g=True, param_key_g=None, to_static=None, loss_stages=None):
         super().__init__(generator, pixel_criterion, edge_criterion, ema_decay, pretrain_network_g, strict_load_g,
                          param_key_g, to_static, loss_stages)
         self.l1_gt_usm = bool(l1_gt_usm)
@@ -33,7 +33,7 @@ class RealESRGAN(RealESRGANRecipe, ESRGAN):
     def __init__(self, generator, discriminator, pixel_criterion=None, perceptual_criterion=None, gan_criterion=None,
                  edge_criterion=None, l1_gt_usm=True, percep_gt_usm=True, gan_gt_usm=False, net_d_iters=1,
                  net_d_init_iters=0, ema_decay=0.999, pretrain_network_g=None, strict_load_g=True, param_key_g=None,
-                 pretrain_network_d=None, strict_load_d=True, param_key_d=None, to_static=False,
+                 pretrain_network_d=None, strict_load_d=True, param_key_d=None, to_static=None,
                  freeze_d_layers=None, feature_matching_weight=0.0, loss_stages=None):
         check_realesrgan_options(gan_criterion, net_d_iters)
         super().__init__(generator, discriminator, pixel_criterion, perceptual_criterion, gan_criterion,

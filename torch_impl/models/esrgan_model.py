@@ -22,7 +22,7 @@ class ESRGAN(ESRGANRecipe, BaseSRModel):
     def __init__(self, generator, discriminator=None, pixel_criterion=None, perceptual_criterion=None,
                  gan_criterion=None, edge_criterion=None, relativistic=True, ema_decay=0.0, pretrain_network_g=None,
                  strict_load_g=True, param_key_g=None, pretrain_network_d=None, strict_load_d=True,
-                 param_key_d=None, to_static=False, freeze_d_layers=None,
+                 param_key_d=None, to_static=None, freeze_d_layers=None,
                  feature_matching_weight=0.0, loss_stages=None):
         super().__init__(generator, pixel_criterion, edge_criterion, ema_decay, pretrain_network_g, strict_load_g,
                          param_key_g, to_static)

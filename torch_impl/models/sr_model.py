@@ -14,7 +14,7 @@ class BaseSRModel(SRRecipe, BaseModel):
     """
 
     def __init__(self, generator, pixel_criterion=None, edge_criterion=None, ema_decay=0.0, pretrain_network_g=None,
-                 strict_load_g=True, param_key_g=None, to_static=False, loss_stages=None):
+                 strict_load_g=True, param_key_g=None, to_static=None, loss_stages=None):
         super().__init__(ema_decay=ema_decay)
         self.build_net('generator', generator, 'model.generator')
         self.pixel_criterion = self.build_criterion(pixel_criterion, 'model.pixel_criterion')
