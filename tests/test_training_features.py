@@ -302,13 +302,14 @@ EXT = {"paddle": ".pdparams", "torch": ".pth"}
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 @pytest.mark.parametrize("name", ["ESRGAN", "RealESRGAN"])
-@pytest.mark.parametrize("container", ["params", "safetensors"])
+@pytest.mark.parametrize("container", ["params", "discriminator", "safetensors"])
 def test_pretrain_network_d_loads_a_basicsr_discriminator(framework, name, container, tmp_path):
-    """BasicSR's net_d file ({'params': state}) or a flat .safetensors: every tensor lands where BasicSR had it."""
+    """BasicSR's net_d file ({'params': state}), PaddleGAN's / convert_weights' ({'discriminator': state}) or a flat
+    .safetensors, param_key_d unset: every tensor lands where BasicSR had it."""
     from common_data.weights.files import write_safetensors
     state = basicsr_d_state(name)
-    if container == "params":
-        path = save_basicsr_d(framework, state, tmp_path / f"net_d{EXT[framework]}")
+    if container != "safetensors":
+        path = save_basicsr_d(framework, state, tmp_path / f"net_d{EXT[framework]}", key=container)
     else:
         path = str(tmp_path / "net_d.safetensors")
         write_safetensors(path, state)
