@@ -225,6 +225,7 @@ class BaseModel:
             if opt_name not in state:
                 raise ConfigError(f"{path}: no state for optimizer {opt_name!r}; is it a weight file? "
                                   f"Use --load for weights, --resume for iter_N_checkpoint files")
+            self.check_optimizer_params(opt_name, state[opt_name], path)
             load_optimizer_state(opt, state[opt_name], {n: self.net(n) for n in self.optimizer_nets[opt_name]})
         if self.lr_scheduler is not None and "lr_scheduler" in state:
             self.lr_scheduler.set_state_dict(dict(state["lr_scheduler"]))
@@ -234,6 +235,18 @@ class BaseModel:
                 self.ema.set_state_dict(ema_state)
             else:
                 self.ema.copy_from_net()
+
+    def check_optimizer_params(self, opt_name, opt_state, path):
+        """A saved optimizer state with entries for parameters this optimizer does not train (net_names or
+        model.freeze_d_layers changed) -> one-line ConfigError; paddle would load it silently."""
+        names = {f"{n}.{k}": id(p) for n in self.optimizer_nets[opt_name] for k, p in self.net(n).named_parameters()}
+        longest_first = sorted(names, key=len, reverse=True)
+        for key in opt_state:
+            name = next((n for n in longest_first if str(key).startswith(n + "_")), None)
+            if name is not None and names[name] in self.frozen_ids:
+                raise ConfigError(f"{path}: the {opt_name} optimizer state does not fit this model's trainable "
+                                  f"parameters (it trains {name}, frozen here); resume with the net_names and "
+                                  f"model.freeze_d_layers it was saved with")
 
     def load_weights(self, state, path):
         """--load: nets found in ``state`` ({net_name: state_dict}, or a bare generator state dict)."""
