@@ -101,3 +101,14 @@ def test_epochs_train_the_same_number_of_iterations_on_both_backends(tmp_path):
         cfg["lr_scheduler"] = {"name": "MultiStepDecay", "learning_rate": 1e-3, "milestones": [100], "gamma": 0.5}
         logged[backend] = re.findall(r"Iter: (\d+)/(\d+) lr", run_on(backend, cfg, tmp_path).stdout)
     assert logged["paddle"] == logged["torch"] == [(str(i), "4") for i in range(1, 5)]
+
+
+def test_debug_caps_the_training_batch_and_says_so_and_a_normal_run_keeps_it():
+    from common_data.training.run_plan import DEBUG_MAX_BATCH
+    cfg = {"total_iters": 100, "dataset": {"train": {"batch_size": 12}}}
+    block = dict(cfg["dataset"]["train"])
+    assert plan_of(cfg).debug_train_block(block) == [] and block["batch_size"] == 12
+    (note,) = plan_of(cfg, debug=True).debug_train_block(block)
+    assert block["batch_size"] == DEBUG_MAX_BATCH == 4 and "batch_size 12 -> 4" in note
+    small = {"batch_size": 2}
+    assert plan_of(cfg, debug=True).debug_train_block(small) == [] and small["batch_size"] == 2

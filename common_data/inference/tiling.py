@@ -64,11 +64,12 @@ def tiled_forward(forward, x, scale, tile, tile_pad=10, multiple=1, progress=Non
     return out
 
 
-def upscale_image(forward, img, scale, tile=0, tile_pad=10, pre_pad=0, multiple=1):
+def upscale_image(forward, img, scale, tile=0, tile_pad=10, pre_pad=0, multiple=1, progress=None):
     """HxWxC float32 image in [0, 1] -> (H*scale)x(W*scale)xC float32 clipped to [0, 1].
 
     ``pre_pad`` reflect-pads the bottom/right before the network and crops after (Real-ESRGAN's --pre_pad).
     A NaN or Inf in the output raises ``NonFiniteOutputError`` (clipping would make it black or white).
+    ``progress(done, total)`` is called after each tile.
     """
     if pre_pad < 0:
         raise UserError(f"--pre_pad {pre_pad}: must not be negative")
@@ -77,7 +78,7 @@ def upscale_image(forward, img, scale, tile=0, tile_pad=10, pre_pad=0, multiple=
     if pre_pad:
         mode = "reflect" if min(height, width) > pre_pad else "symmetric"
         x = np.pad(x, ((0, 0), (0, 0), (0, pre_pad), (0, pre_pad)), mode=mode)
-    out = tiled_forward(forward, x, scale, tile, tile_pad, multiple)
+    out = tiled_forward(forward, x, scale, tile, tile_pad, multiple, progress)
     out = out[0, :, :height * scale, :width * scale].transpose(1, 2, 0)
     if not np.isfinite(out).all():
         raise NonFiniteOutputError(f"the model's output holds {np.isnan(out).sum()} NaN and {np.isinf(out).sum()} "

@@ -84,9 +84,11 @@ class TrainingCore:
                                                         bool(self.args.amp or cfg.get("amp")))
         self.backend.place_model(self.model, self.precision)
         self.loader, self.total_iters = None, self.plan.total_iters
+        self.notes = []  # lines for the log once the run folder is open
         if not self.evaluate_only:
             if not (cfg.get("dataset") or {}).get("train"):
                 raise ConfigError("dataset.train is missing: add a train block (e.g. gt_folder / lq_folder)")
+            self.notes += self.plan.debug_train_block(cfg.dataset.train)
             # built before the schedulers: with epochs, its length sets total_iters
             self.loader = self.backend.build_dataloader(cfg.dataset.train, True, self.world_size > 1, self.seed)
             self.total_iters = self.plan.set_epoch_length(self.loader.batches_per_epoch)
@@ -127,6 +129,8 @@ class TrainingCore:
         self.log(self.precision.describe())
         if getattr(self.strategy, "why", ""):
             self.log(f"training step: {self.strategy.name} ({self.strategy.why})")
+        for note in self.notes:
+            self.log(note)
 
     def log(self, message):
         """Rank 0: a stamped line on stdout and in run_dir/log.txt (common_data.training.run_log)."""

@@ -200,10 +200,11 @@ def to_float(raw):
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), None, "rgb", max_value
 
 
-def enhance(raw, up, outscale=None, tile=0, tile_pad=10, pre_pad=0, alpha_upsampler="realesrgan"):
-    """Upscale one decoded image (as cv2 gives it: BGR/BGRA/grey, uint8/uint16) -> same layout and dtype."""
+def enhance(raw, up, outscale=None, tile=0, tile_pad=10, pre_pad=0, alpha_upsampler="realesrgan", progress=None):
+    """Upscale one decoded image (as cv2 gives it: BGR/BGRA/grey, uint8/uint16) -> same layout and dtype;
+    ``progress(done, total)`` after each tile."""
     img, alpha, mode, max_value = to_float(raw)
-    kw = dict(tile=tile, tile_pad=tile_pad, pre_pad=pre_pad, multiple=up.multiple)
+    kw = dict(tile=tile, tile_pad=tile_pad, pre_pad=pre_pad, multiple=up.multiple, progress=progress)
     out = tiling.upscale_image(up.forward, img, up.scale, **kw)
     height, width = img.shape[:2]
     if mode == "grey":
@@ -370,8 +371,13 @@ def main(argv=None):
 
 def upscale_file(path, up, args, outputs, keep_ext):
     """Read, upscale and write one image (atomically, through ``outputs``' guard)."""
+    from tqdm import tqdm
     raw = read_raw(path, args.max_pixels)
-    out = enhance(raw, up, args.outscale, args.tile, args.tile_pad, args.pre_pad, args.alpha_upsampler)
+    with tqdm(desc=os.path.basename(path), unit="tile", leave=False, disable=None if args.tile else True) as bar:
+        def progress(done, total):  # a bar per image, over its tiles (in a terminal)
+            bar.total = total
+            bar.update(done - bar.n)
+        out = enhance(raw, up, args.outscale, args.tile, args.tile_pad, args.pre_pad, args.alpha_upsampler, progress)
     dst = output_path(path, args.output, args.suffix, args.ext, out.ndim == 3 and out.shape[2] == 4, keep_ext)
     if dst.lower().endswith((".jpg", ".jpeg")) and out.dtype == np.uint16:
         out = (out.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)  # JPEG has no 16-bit mode
