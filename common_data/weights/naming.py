@@ -33,7 +33,7 @@ import re
 
 import numpy as np
 
-from common_data.errors import UserError, few
+from common_data.errors import ConfigError, UserError, few
 
 GENERATOR = "RRDBNet"
 COMPACT = "SRVGGNetCompact"
@@ -545,3 +545,21 @@ __all__ = ["GENERATOR", "COMPACT", "GENERATORS", "VGG_DISCRIMINATOR", "UNET_DISC
            "expected_shapes", "key_mismatch", "check_shapes", "arch_config", "default_wrapper", "float_state",
            "generator_keys_for", "unshuffle_multiple", "receptive_radius", "is_generator", "in_channels",
            "out_channels", "net_scale"]
+
+
+NET_STATE_KEYS = ("params_ema", "params")  # BasicSR's generator (EMA first) / any net; then PaddleGAN's net name
+
+
+def pick_net_state(state, net_name, param_key=None, source="weights"):
+    """The state dict of ``net_name`` in a loaded file: ``state[param_key]`` when given (else one ConfigError naming
+    the option), else the first of ``params_ema`` / ``params`` / ``net_name`` holding a dict, else ``state`` itself
+    (a bare state dict). BasicSR's load_network and PaddleGAN's layout in one rule, for both backends."""
+    if param_key:
+        if not isinstance(state.get(param_key), dict):
+            raise ConfigError(f"{source}: no key {param_key!r} (set by model.param_key_{net_name[0]}); it has "
+                            f"{few(state, 8)}")
+        return state[param_key]
+    for key in NET_STATE_KEYS + (net_name,):
+        if isinstance(state.get(key), dict):
+            return state[key]
+    return state

@@ -10,9 +10,10 @@ from collections import OrderedDict
 import numpy as np
 import paddle
 
-from common_data.errors import ConfigError
+from common_data.errors import ConfigError, few
 from common_data.metrics.output_checks import check_finite_output
 from common_data.data.visual import chw_to_uint8
+from common_data.weights.naming import pick_net_state
 
 from ..engine.checkpoint import load_checkpoint, load_optimizer_state, optimizer_state
 from ..engine.lr_scheduler import build_lr_scheduler
@@ -251,7 +252,7 @@ class BaseModel:
     def load_weights(self, state, path):
         """--load: nets found in ``state`` ({net_name: state_dict}, or a bare generator state dict)."""
         if not any(name in state for name in self.nets):
-            state = {"generator": unwrap_state(state, "generator")}
+            state = {"generator": pick_net_state(state, "generator", source=path)}
         loaded = []
         for name in self.nets:
             if name in state:
@@ -267,21 +268,8 @@ class BaseModel:
     def load_pretrained(self, net_name, path, strict=True, param_key=None):
         """pretrain_network_g / _d: pick params_ema / params / {net_name: ...} / a bare state dict."""
         state = load_checkpoint(path, f"pretrained {net_name}")
-        if param_key and not isinstance(state.get(param_key), dict):
-            raise ConfigError(f"{path}: no key {param_key!r} (set by model.param_key_{net_name[0]}); it has "
-                              f"{', '.join(list(map(str, state))[:8])}")
-        state = unwrap_state(state, net_name, param_key)
+        state = pick_net_state(state, net_name, param_key, source=path)
         load_state_checked(self.nets[net_name], state, strict=strict, where=f"{path} [{net_name}]")
-
-
-def unwrap_state(state, net_name, param_key=None):
-    """Pick the state dict of one net from the layouts in use (BasicSR params_ema/params, PaddleGAN by net)."""
-    if param_key and param_key in state and isinstance(state[param_key], dict):
-        return state[param_key]
-    for key in ("params_ema", "params", net_name):
-        if key in state and isinstance(state[key], dict):
-            return state[key]
-    return state
 
 
 def load_state_checked(net, state, strict, where):
@@ -292,13 +280,9 @@ def load_state_checked(net, state, strict, where):
     wrong = [k for k in own if k in state and list(state[k].shape) != list(own[k].shape)]
     if strict and (missing or unexpected or wrong):
         shapes = [f"{k} {tuple(state[k].shape)} in the file vs {tuple(own[k].shape)}" for k in wrong]
-        parts = [f"{len(missing)} missing ({_few(missing)})" if missing else "",
-                 f"{len(unexpected)} unexpected ({_few(unexpected)})" if unexpected else "",
-                 f"{len(wrong)} shape mismatch ({_few(shapes)})" if wrong else ""]
+        parts = [f"{len(missing)} missing ({few(missing)})" if missing else "",
+                 f"{len(unexpected)} unexpected ({few(unexpected)})" if unexpected else "",
+                 f"{len(wrong)} shape mismatch ({few(shapes)})" if wrong else ""]
         raise ConfigError(f"{where}: weights do not fit the network ({'; '.join(p for p in parts if p)}); check the "
                           f"generator/discriminator options or set strict_load_g / strict_load_d: false")
     net.set_state_dict({k: v for k, v in state.items() if k in own and k not in wrong})
-
-
-def _few(keys, n=3):
-    return ", ".join(keys[:n]) + (f" (+{len(keys) - n} more)" if len(keys) > n else "")

@@ -12,9 +12,10 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from common_data.errors import ConfigError, UserError
+from common_data.errors import ConfigError, UserError, first_line
 from common_data.metrics.output_checks import check_finite_output
 from common_data.data.visual import chw_to_uint8
+from common_data.weights.naming import pick_net_state
 
 from ..archs import build_arch
 from ..engine.checkpoint import load_checkpoint
@@ -131,15 +132,7 @@ class BaseModel:
     def load_pretrained(self, net_name, path, strict=True, param_key=None, where='model'):
         """BasicSR's load_network: unwrap ``param_key`` (default params_ema, params, PaddleGAN's net name)."""
         state = load_checkpoint(path, what=f"{where} pretrained weights")
-        keys = [param_key] if param_key else ['params_ema', 'params', net_name]
-        for key in keys:
-            if key in state and isinstance(state[key], dict):
-                state = state[key]
-                break
-        else:
-            if param_key:
-                raise UserError(f"{path}: no key {param_key!r} (set by model.param_key_{net_name[0]}); it has "
-                                f"{', '.join(list(state)[:8])}")
+        state = pick_net_state(state, net_name, param_key, source=path)
         try:
             self.load_net_state(net_name, state, strict, source=path)
         except UserError as e:
@@ -321,7 +314,7 @@ class BaseModel:
                 opt.load_state_dict(state[name])
             except ValueError as e:  # another parameter count: net_names or model.freeze_d_layers changed
                 raise UserError(f"{source}: the {name} optimizer state does not fit this model's trainable "
-                                f"parameters ({str(e).strip().splitlines()[0]}); resume with the net_names and "
+                                f"parameters ({first_line(e)}); resume with the net_names and "
                                 f"model.freeze_d_layers it was saved with") from None
         if 'lr_scheduler' in state:
             for sched in self.lr_schedulers.values():
