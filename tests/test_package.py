@@ -211,3 +211,22 @@ def test_a_wheel_installed_in_a_fresh_venv_works_from_another_folder(tmp_path):
     assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "(48, 64, 3)", out.stderr[-2000:]
     configs = subprocess.run([command, "configs"], cwd=work, capture_output=True, text=True, timeout=60).stdout
     assert str(venv) in configs and "esrgan_psnr_x4_anime" in configs
+
+
+def test_the_deploy_twins_offer_the_same_functions_with_the_same_signatures():
+    """The commands reach each framework through {paddle,torch}_impl/deploy.py alone (Paddle adds its inference
+    model writer)."""
+    import inspect
+    import paddle_impl.deploy as paddle_deploy
+    import torch_impl.deploy as torch_deploy
+
+    def functions(module):
+        return {name: str(inspect.signature(f)) for name, f in vars(module).items()
+                if inspect.isfunction(f) and f.__module__ == module.__name__}
+    paddle_fns, torch_fns = functions(paddle_deploy), functions(torch_deploy)
+    assert set(paddle_fns) - set(torch_fns) == {"save_inference_model"}
+    assert {k: paddle_fns[k] for k in torch_fns} == torch_fns
+    commands = ROOT / "esrgan_twin" / "commands"
+    framework_code = [p.name for p in commands.glob("*.py") if re.search(r"^\s+(import|from) (paddle|torch)\b(?!_impl)",
+                                                                         p.read_text(), re.M)]
+    assert sorted(framework_code) == ["convert.py", "parity.py"]  # the install check; parity's training sides

@@ -15,6 +15,7 @@ code in them: the container (torch zip, Paddle pickle, safetensors) picks the on
 This module also holds the framework adapters (read, build, run) that tools/export_onnx.py and tools/infer.py use.
 """
 import argparse
+import importlib
 import importlib.util
 import os
 
@@ -174,55 +175,31 @@ def save_weights(canonical, framework, path, layout=None, naming=None):
 
 
 # ---------------------------------------------------------------------------------------------- models and runs
+def deploy(framework):
+    """``paddle_impl.deploy`` / ``torch_impl.deploy`` (running and exporting built nets); a missing framework ->
+    one UserError naming the pip package."""
+    _import(framework)
+    return importlib.import_module(f"{framework}_impl.deploy")
+
+
 def build_model(canonical, framework):
     """Our arch for ``canonical`` in ``framework``, weights loaded, in eval mode."""
     cfg = W.arch_config(canonical)
     if cfg is None:
         raise UserError(f"{canonical.arch} weights have no model to build here (they feed the perceptual loss)")
-    _import(framework)
-    if framework == "paddle":
-        from paddle_impl.archs import build_arch
-    else:
-        from torch_impl.archs import build_arch
-    model = build_arch(cfg, where=canonical.describe())
+    backend = deploy(framework)
+    model = importlib.import_module(f"{framework}_impl.archs").build_arch(cfg, where=canonical.describe())
     state = W.to_framework(canonical, framework)
     own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     problem = W.key_mismatch(own, {k: np.shape(v) for k, v in state.items()})
     if problem:
         raise UserError(f"weights do not fit {framework} {cfg['name']}: {problem}")
-    if framework == "paddle":
-        import paddle
-        model.set_state_dict({k: paddle.to_tensor(np.ascontiguousarray(v)) for k, v in state.items()})
-    else:
-        import torch
-        model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()})
-    model.eval()
-    return model
+    return backend.set_weights(model, state)
 
 
 def forward_fn(model, framework, precision="fp32"):
-    """np NCHW float32 -> np float32, no gradients; ``precision`` bf16 (torch): autocast with channels_last, without
-    which oneDNN's bf16 convolutions leave their fast path."""
-    if framework == "paddle":
-        import paddle
-
-        def run(x):
-            with paddle.no_grad():
-                return model(paddle.to_tensor(np.ascontiguousarray(x, np.float32))).numpy()
-    else:
-        import torch
-        bf16 = precision == "bf16"
-        if bf16:
-            model = model.to(memory_format=torch.channels_last)
-
-        def run(x):
-            x = torch.from_numpy(np.ascontiguousarray(x, np.float32))
-            if not bf16:
-                with torch.inference_mode():
-                    return model(x).numpy()
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-                return model(x.contiguous(memory_format=torch.channels_last)).float().contiguous().numpy()
-    return run
+    """np NCHW float32 -> np float32, no gradients (``precision`` bf16: torch autocast + channels_last)."""
+    return deploy(framework).forward_fn(model, precision)
 
 
 def sample_input(canonical, size=32, seed=0):

@@ -12,112 +12,35 @@ factor inside the graph. ``--verify`` runs onnxruntime and the framework on one 
 past ``--tol`` the exit status is 1.
 """
 import argparse
-import copy
 import os
-import tempfile
 
 
 import numpy as np
 
 from esrgan_twin.commands import convert as cw
 from common_data.weights import naming as W
-from common_data.weights.checkpoints import atomic_write
 from common_data.errors import UserError, first_line
 
 OPSET = 17
 INPUT, OUTPUT = "input", "output"
 
 
-def _unshuffle_free_copy(model):
-    """A copy of an RRDBNet that takes already pixel-unshuffled input and does not crop (scale 4 behaviour)."""
-    inner = copy.deepcopy(model)
-    inner.unshuffle, inner.scale = 1, 4
-    return inner
-
-
 def torch_export_module(model, hparams):
-    """Wrap a torch RRDBNet so that x2/x1 models pad + unshuffle with traceable ops."""
-    import torch
-    from torch.nn import functional as F
-
-    f = W.unshuffle_multiple(hparams)
-    if f == 1:
-        return model
-    scale = W.net_scale(hparams)
-
-    class AnySize(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inner = _unshuffle_free_copy(model)
-
-        def forward(self, x):
-            h, w = x.shape[2], x.shape[3]
-            x = F.pad(x, (0, (f - w % f) % f, 0, (f - h % f) % f), mode="reflect")
-            out = self.inner(F.pixel_unshuffle(x, f))
-            return out[:, :, :h * scale, :w * scale]
-
-    return AnySize().eval()
+    """A torch RRDBNet wrapped so that x2 / x1 models pad and unshuffle with traceable ops (torch_impl.deploy)."""
+    return cw.deploy("torch").export_module(model, hparams)
 
 
 def paddle_export_layer(model, hparams):
-    """Wrap a paddle RRDBNet: its pixel_unshuffle op cannot take unknown H/W, so reshape/transpose instead."""
-    import paddle
-    from paddle.nn import functional as F
-
-    f = W.unshuffle_multiple(hparams)
-    if f == 1:
-        return model
-    scale, channels = W.net_scale(hparams), W.in_channels(hparams)
-
-    class AnySize(paddle.nn.Layer):
-        def __init__(self):
-            super().__init__()
-            self.inner = _unshuffle_free_copy(model)
-
-        def forward(self, x):
-            shape = paddle.shape(x)
-            h, w = shape[2], shape[3]
-            pad = paddle.stack([paddle.zeros_like(w), (f - w % f) % f, paddle.zeros_like(h), (f - h % f) % f])
-            x = F.pad(x, pad.astype("int32"), mode="reflect")
-            hp, wp = (h + (f - h % f) % f) // f, (w + (f - w % f) % f) // f
-            x = x.reshape([shape[0], channels, hp, f, wp, f]).transpose([0, 1, 3, 5, 2, 4])
-            out = self.inner(x.reshape([shape[0], channels * f * f, hp, wp]))
-            return out[:, :, :h * scale, :w * scale]
-
-    return AnySize()
+    """A paddle RRDBNet wrapped to unshuffle with reshapes at unknown sizes (paddle_impl.deploy)."""
+    return cw.deploy("paddle").export_module(model, hparams)
 
 
 def export_torch(model, hparams, out_path):
-    import torch
-    module = torch_export_module(model, hparams)
-    f = W.unshuffle_multiple(hparams)
-    dummy = torch.rand(1, W.in_channels(hparams), 8 * f, 8 * f)
-    axes = {0: "batch", 2: "height", 3: "width"}
-
-    def write(tmp):
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, (dummy,), tmp, dynamo=False, input_names=[INPUT], output_names=[OUTPUT],
-                              dynamic_axes={INPUT: axes, OUTPUT: axes}, opset_version=OPSET)
-    atomic_write(out_path, write)
+    cw.deploy("torch").export_onnx(model, hparams, out_path, INPUT, OUTPUT, OPSET)
 
 
 def export_paddle(model, hparams, out_path):
-    import paddle
-    try:
-        import paddle2onnx
-    except ImportError:
-        raise UserError("ONNX export from Paddle needs paddle2onnx: pip install paddle2onnx==2.1.0") from None
-    layer = paddle_export_layer(model, hparams)
-    layer.eval()
-    spec = [paddle.static.InputSpec([None, W.in_channels(hparams), None, None], "float32", INPUT)]
-    with tempfile.TemporaryDirectory() as tmp:
-        prefix = os.path.join(tmp, "model")
-        paddle.jit.save(layer, prefix, input_spec=spec)
-        graph = prefix + (".json" if os.path.exists(prefix + ".json") else ".pdmodel")
-        atomic_write(out_path, lambda dst: paddle2onnx.export(graph, prefix + ".pdiparams", dst,
-                                                              opset_version=OPSET, verbose=False))
+    cw.deploy("paddle").export_onnx(model, hparams, out_path, INPUT, OUTPUT, OPSET)
 
 
 def onnx_session(path):

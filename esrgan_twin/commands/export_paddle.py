@@ -18,7 +18,6 @@ import os
 import shutil
 import sys
 import tempfile
-import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -53,12 +52,6 @@ def parse_inputs_size(text):
     return shapes
 
 
-def input_spec(shape):
-    """An N,C,H,W list with -1 for dynamic dimensions -> [paddle.static.InputSpec]."""
-    import paddle
-    return [paddle.static.InputSpec([None if v == -1 else int(v) for v in shape], "float32", INPUT)]
-
-
 def model_files(prefix):
     """The graph and parameter files paddle.jit.save wrote for ``prefix`` (.json with PIR, else .pdmodel)."""
     graph = next((prefix + ext for ext in (".json", ".pdmodel") if os.path.isfile(prefix + ext)), None)
@@ -75,24 +68,18 @@ def save_inference_model(model, hparams, prefix, shape=None):
 
     ``shape`` is N,C,H,W with -1 for dynamic entries; default all of N, H, W dynamic.
     """
-    import paddle
-    from esrgan_twin.commands import export_onnx
     channels = W.in_channels(hparams)
     shape = shape or [-1, channels, -1, -1]
     if shape[1] != channels:
         raise UserError(f"-s {','.join(map(str, shape))}: the generator takes {channels} channels, not {shape[1]}")
-    layer = export_onnx.paddle_export_layer(model, hparams)
-    layer.eval()
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
-    with warnings.catch_warnings():  # PIR's notes on tracing shape arithmetic
-        warnings.simplefilter("ignore")
-        paddle.jit.save(layer, prefix, input_spec=input_spec(shape))
+    cw.deploy("paddle").save_inference_model(model, hparams, prefix, shape, INPUT)
     return model_files(prefix)
 
 
 def load_generator(gen_cfg, weights, key=None, where="model.generator"):
     """Build ``gen_cfg`` with paddle_impl and load ``weights`` into it -> (eval Layer, hparams of the weights)."""
-    import paddle
+    deploy = cw.deploy("paddle")
     from paddle_impl.archs import build_arch
     if not isinstance(gen_cfg, dict):
         raise ConfigError(f"{where}: missing; the config needs a model.generator block to export")
@@ -109,9 +96,7 @@ def load_generator(gen_cfg, weights, key=None, where="model.generator"):
         says = ", ".join(f"{k}={v}" for k, v in gen_cfg.items() if k != "name")
         raise UserError(f"--load {weights}: the weights are {canonical.arch}({hp}) and do not fit {where} ({says}): "
                         f"{problem}; fix {where} or pick other weights")
-    model.set_state_dict({k: paddle.to_tensor(np.ascontiguousarray(v)) for k, v in state.items()})
-    model.eval()
-    return model, canonical.hparams
+    return deploy.set_weights(model, state), canonical.hparams
 
 
 def export(cfg, weights, inputs_size, output_dir=DEFAULT_OUTPUT_DIR, key=None):
