@@ -134,3 +134,42 @@ def test_to_static_auto_takes_the_static_step_where_it_fits_and_says_why_not_els
     torch_run = cli("-c", config(tmp_path / "edge", demo, model=dict(model, to_static="auto"),
                                  output_dir=str(tmp_path / "edge" / "torch")), "--backend", "torch")
     assert torch_run.returncode == 0 and "training step" not in torch_run.stdout, torch_run.stderr[-2000:]
+
+
+def run_in_terminal(cmd, cwd=None, cols=120):
+    """``cmd`` with a 120-column pseudo-terminal as stdin / stdout / stderr -> (exit code, all it wrote)."""
+    import fcntl
+    import struct
+    import termios
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, cols, 0, 0))
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, close_fds=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    os.close(slave)
+    out = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not data:
+            break
+        out.append(data)
+    proc.wait(timeout=300)
+    os.close(master)
+    return proc.returncode, b"".join(out).decode(errors="replace")
+
+
+@pytest.mark.slow
+def test_on_a_terminal_an_iteration_bar_runs_between_the_log_lines_and_leaves_them_whole(tmp_path, demo):
+    path = config(tmp_path, demo, total_iters=30, log_config={"interval": 15, "visiual_interval": 100},
+                  lr_scheduler={"name": "CosineAnnealingRestartLR", "learning_rate": 1e-3, "periods": [30],
+                                "restart_weights": [1], "eta_min": 1e-7})
+    code, text = run_in_terminal([sys.executable, MAIN, "-c", path, "--backend", "torch"])
+    assert code == 0, text[-2000:]
+    assert re.search(r"\| +\d+/30 \[", text), text[-2000:]  # the bar: "| 7/30 [00:01<00:03, ...]"
+    lines = [line.split("\r")[-1] for line in text.split("\r\n")]
+    assert [int(m.group(1)) for m in map(re.compile(r"^\[[^]]+\] Iter: (\d+)/30 ").match, lines) if m] == \
+        [1, 2, 3, 15, 30]
+    plain = cli("-c", path, "--backend", "torch")  # not a terminal: no bar at all
+    assert "it/s" not in plain.stdout + plain.stderr and "s/it" not in plain.stdout + plain.stderr

@@ -4,8 +4,10 @@ Only the main rank writes. Lines logged before the run folder exists (config che
 printed at once and written to log.txt when ``open(run_dir)`` is called. Plain prints, not ``logging``: a stop
 signal's handler logs too, and ``logging``'s locks must not be taken inside a signal handler.
 """
+import contextlib
 import datetime
 import os
+import sys
 
 STAMP = "%Y-%m-%d %H:%M:%S"
 
@@ -17,6 +19,7 @@ class RunLog:
         self.enabled = enabled
         self.file = None
         self.pending = []
+        self.bar = None  # the iteration bar of ``progress`` while one is shown
 
     def open(self, run_dir):
         """Append to ``run_dir/log.txt`` from now on, after the lines logged so far."""
@@ -30,11 +33,31 @@ class RunLog:
         if not self.enabled:
             return
         line = f"[{datetime.datetime.now().strftime(STAMP)}] {message}"
-        print(line, flush=True)
+        if self.bar is None:
+            print(line, flush=True)
+        else:
+            from tqdm import tqdm
+            with tqdm.external_write_mode(file=sys.stdout):  # the bar steps aside for the line, then redraws
+                print(line, flush=True)
         if self.file is None:
             self.pending.append(line)
         else:
             self._write([line])
+
+    @contextlib.contextmanager
+    def progress(self, done, total):
+        """An updating ``iterations / ETA`` bar between the log lines, on a terminal only (rank 0); yields
+        ``advance()``, to call after each iteration."""
+        if not self.enabled or not sys.stdout.isatty():
+            yield lambda: None
+            return
+        from tqdm import tqdm
+        with tqdm(total=total, initial=done, unit="it", leave=False, dynamic_ncols=True, file=sys.stderr) as bar:
+            self.bar = bar
+            try:
+                yield lambda: bar.update(1)
+            finally:
+                self.bar = None
 
     def _write(self, lines):
         for line in lines:

@@ -208,14 +208,16 @@ class TrainingCore:
         previous = install_stop_handlers(self.on_stop_signal)
         started = time.time()
         try:
-            for it in range(self.start_iter, self.total_iters + 1):
-                self.current_iter = self.model.current_iter = it
-                self.model.steps_in_iteration = 0  # optimizer steps of this iteration, counted by model.step
-                start, lr = time.time(), self.model.current_lr
-                losses, samples = self.train_step(loader, reader_cost)
-                batch_cost.record(time.time() - start, samples)
-                history.append(losses)
-                self.after_iteration(it, lr, losses, reader_cost, batch_cost)
+            with self.run_log.progress(self.start_iter - 1, self.total_iters) as advance:
+                for it in range(self.start_iter, self.total_iters + 1):
+                    self.current_iter = self.model.current_iter = it
+                    self.model.steps_in_iteration = 0  # optimizer steps of this iteration, counted by model.step
+                    start, lr = time.time(), self.model.current_lr
+                    losses, samples = self.train_step(loader, reader_cost)
+                    batch_cost.record(time.time() - start, samples)
+                    history.append(losses)
+                    self.after_iteration(it, lr, losses, reader_cost, batch_cost)
+                    advance()
         except KeyboardInterrupt:
             self.save_interrupted()
             raise
