@@ -51,8 +51,8 @@ def shrink(cfg, demo, out):
         train.update(gt_folder=f"{demo}/train", lq_folder=f"{demo}/train_X4")
     if "dataroot_gt" in train:
         train.update(dataroot_gt=f"{demo}/train", meta_info=None, gt_size=64)
-    if test:
-        test.update(gt_folder=f"{demo}/test", lq_folder=f"{demo}/test_X4")
+    if test:  # scale 1 (restoration): the test GT doubles as a same-size LQ
+        test.update(gt_folder=f"{demo}/test", lq_folder=f"{demo}/test" if test.get("scale") == 1 else f"{demo}/test_X4")
     sched = cfg.get("lr_scheduler") or {}
     if "periods" in sched:
         sched.update(periods=[2], restart_weights=[1])

@@ -184,3 +184,28 @@ def test_cli_missing_input_folder_prints_one_error_line_and_exits_2(tmp_path):
     assert "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and str(missing) in last
+
+
+def test_lq_with_a_degradation_preset_at_scale_1_makes_same_size_restoration_pairs(tmp_path):
+    """--scale 1 --degradation PRESET: same-size LQ equal to degrade() with the documented per-file generator, the
+    same with 1 or 2 workers, and refused for an unknown preset in one line."""
+    import zlib
+    from common_data.data.degradations import degrade
+    src = tmp_path / "gt"
+    src.mkdir()
+    for i in range(3):
+        write_png(src / f"{i}.png", 40, 52, seed=i)
+    one = prepare.generate_lq(str(src), str(tmp_path / "g1"), str(tmp_path / "l1"), 1, 1, degradation="jpeg_only",
+                              seed=5)
+    two = prepare.generate_lq(str(src), str(tmp_path / "g2"), str(tmp_path / "l2"), 1, 2, degradation="jpeg_only",
+                              seed=5)
+    assert len(one) == len(two) == 3
+    for name in ("0.png", "1.png", "2.png"):
+        gt, lq = read_raw(str(tmp_path / "g1" / name)), read_raw(str(tmp_path / "l1" / name))
+        assert lq.shape == gt.shape == (40, 52, 3) and not np.array_equal(lq, gt)
+        assert np.array_equal(lq, read_raw(str(tmp_path / "l2" / name)))
+        rng = np.random.default_rng([5, zlib.crc32(name.encode())])
+        expected = np.round(degrade(gt[:, :, ::-1].astype(np.float32) / 255, {"preset": "jpeg_only"}, rng, 1) * 255)
+        assert np.array_equal(lq, expected.astype(np.uint8)[:, :, ::-1])
+    with pytest.raises(DataError, match="--degradation 'blurry': one of anime_light, jpeg_only"):
+        prepare.generate_lq(str(src), str(tmp_path / "g3"), str(tmp_path / "l3"), 1, degradation="blurry")

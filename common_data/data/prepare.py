@@ -9,12 +9,15 @@
 import functools
 import os
 import re
+import zlib
 
 import cv2
+import numpy as np
 
 from common_data.data.bicubic import imresize
 from common_data.errors import DataError, ImageReadError
-from common_data.data.imageio import list_images, read_raw, write_image
+from common_data.data.degradations import PRESETS, degrade
+from common_data.data.imageio import convert_channels, list_images, read_raw, to_float01, write_image
 
 MULTISCALE_FACTORS = (0.75, 0.5, 1 / 3)
 SHORTEST_EDGE = 400
@@ -248,26 +251,37 @@ def mod_crop(img, scale):
     return img[:h - h % scale, :w - w % scale]
 
 
-def lq_one(path, gt_out, lq_out, scale=4):
-    """Write the mod-cropped GT and its MATLAB-bicubic 1/scale LQ as ``{stem}.png``; returns both paths."""
+def lq_one(path, gt_out, lq_out, scale=4, degradation=None, seed=0):
+    """Write the mod-cropped GT and its 1/scale LQ as ``{stem}.png`` -> both paths. The LQ is MATLAB bicubic, or with
+    ``degradation`` (a preset of common_data.data.degradations) Real-ESRGAN's degradations drawn from a generator
+    seeded by ``seed`` and the file name (the same LQ whatever the number of workers); scale 1 keeps the size."""
     img = read_raw(path)
     gt = mod_crop(img, scale)
     if min(gt.shape[:2]) < scale:
         raise DataError(f"image {path} ({img.shape[1]}x{img.shape[0]}) is smaller than the scale {scale}; remove it")
-    lq = imresize(gt, 1 / scale)
     name = os.path.splitext(os.path.basename(path))[0] + ".png"
+    if degradation is None:
+        lq = imresize(gt, 1 / scale)
+    else:
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        rgb = to_float01(convert_channels(gt, "rgb"))
+        lq = np.round(degrade(rgb, {"preset": degradation}, rng, scale) * 255).astype(np.uint8)
+        lq = np.ascontiguousarray(lq[:, :, ::-1])  # RGB -> BGR, as write_image takes it
     gt_path, lq_path = os.path.join(gt_out, name), os.path.join(lq_out, name)
     write_image(gt_path, gt, channels="bgr")
     write_image(lq_path, lq, channels="bgr")
     return gt_path, lq_path
 
 
-def generate_lq(input_folder, gt_out, lq_out, scale=4, workers=1, force=False):
-    """PaddleGAN animeSR-style pairs: ``gt_out/{stem}.png`` (cropped GT) and ``lq_out/{stem}.png`` (LQ).
+def generate_lq(input_folder, gt_out, lq_out, scale=4, workers=1, force=False, degradation=None, seed=0):
+    """PaddleGAN animeSR-style pairs: ``gt_out/{stem}.png`` (cropped GT) and ``lq_out/{stem}.png`` (LQ: bicubic, or
+    ``degradation``'s preset, see ``lq_one``).
 
     Non-empty output folders are refused unless ``force`` (then same-named files are overwritten)."""
     if scale < 1 or int(scale) != scale:
         raise DataError(f"scale {scale} must be a positive integer")
+    if degradation is not None and degradation not in PRESETS:
+        raise DataError(f"--degradation {degradation!r}: one of {', '.join(sorted(PRESETS))}")
     paths = input_images(input_folder)
     stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
     duplicates = sorted({s for s in stems if stems.count(s) > 1})
@@ -280,6 +294,7 @@ def generate_lq(input_folder, gt_out, lq_out, scale=4, workers=1, force=False):
     check_empty_output(lq_out, force)
     os.makedirs(gt_out, exist_ok=True)
     os.makedirs(lq_out, exist_ok=True)
-    func = functools.partial(lq_one, gt_out=os.fspath(gt_out), lq_out=os.fspath(lq_out), scale=int(scale))
+    func = functools.partial(lq_one, gt_out=os.fspath(gt_out), lq_out=os.fspath(lq_out), scale=int(scale),
+                             degradation=degradation, seed=seed)
     return run_parallel(func, paths, workers, f"LQ x{int(scale)}")
 

@@ -55,6 +55,10 @@ def build_parser():
     p.add_argument("--lq-out", help="folder for the LQ images (overrides --output)")
     p.add_argument("--force", action="store_true",
                    help="write into non-empty output folders (same-named files are overwritten)")
+    p.add_argument("--degradation", metavar="PRESET", default=None,
+                   help="LQ by Real-ESRGAN's degradations instead of bicubic (realesrgan_default, anime_light, "
+                        "jpeg_only, resize_only); with --scale 1, a same-size restoration pair (1x models)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --degradation's random draws (default 0)")
     return parser
 
 
@@ -79,8 +83,10 @@ def run(args):
             raise UserError("lq needs --output, or both --gt-out and --lq-out")
         gt_out = args.gt_out or os.path.join(args.output, "train")
         lq_out = args.lq_out or os.path.join(args.output, f"train_X{args.scale}")
-        pairs = prepare.generate_lq(args.input, gt_out, lq_out, args.scale, args.workers, args.force)
-        print(f"wrote {len(pairs)} GT images to {gt_out} and their x{args.scale} LQ to {lq_out}")
+        pairs = prepare.generate_lq(args.input, gt_out, lq_out, args.scale, args.workers, args.force,
+                                    args.degradation, args.seed)
+        how = f"{args.degradation}-degraded" if args.degradation else "bicubic"
+        print(f"wrote {len(pairs)} GT images to {gt_out} and their x{args.scale} {how} LQ to {lq_out}")
 
 
 def report(written, total, skipped_why="", upscaled_why=""):
