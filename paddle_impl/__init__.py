@@ -24,7 +24,10 @@ def _import_paddle_quietly():
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
-            import paddle  # noqa: F401
+            import paddle
+        # Paddle's C++ handlers print a "FatalError: Termination signal" stack dump on SIGTERM / SIGINT even when
+        # the trainer stops cleanly (its own handlers save and exit 143 / 130): ours decide
+        paddle.disable_signal_handler()
     except ImportError:
         pass  # the module that needs paddle says what to install
     finally:

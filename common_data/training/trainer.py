@@ -112,7 +112,7 @@ class TrainingCore:
         self.current_iter = self.start_iter - 1
         self.last_metrics = None
         self.last_done = self.start_iter - 1
-        self._busy = self._stop_requested = False
+        self._busy = self._stop_requested = self._stop_logged = False
 
     # ---- run folder and log ------------------------------------------------------------------------------------
     def open_run_dir(self, output_dir, config_name):
@@ -305,7 +305,7 @@ class TrainingCore:
     # ---- stops -------------------------------------------------------------------------------------------------
     def on_stop_signal(self, signum, frame):
         if self._busy and not self._stop_requested:
-            self._stop_requested = True
+            self._stop_requested = self._stop_logged = True
             self.log(f"{signal_label(signum)}: stopping after this iteration's optimizer step (send it again to "
                      f"stop at once)")
             return
@@ -314,7 +314,7 @@ class TrainingCore:
 
     def save_interrupted(self):
         signum = last_stop_signal()
-        if signum is not None:  # a signal outside an update stops at once, without the handler's log line
+        if signum is not None and not self._stop_logged:  # a signal outside an update stops at once, unlogged
             self.log(f"stopped by {signal_label(signum)}")
         done = self.last_done
         untouched = self.model.steps_in_iteration == 0 or done == self.current_iter
