@@ -28,6 +28,8 @@ FULL = [
                                                      "--rounds", "2"]),
     ("Inference engines", ["benchmarks/inference.py"]),
     ("Training memory with data workers", ["benchmarks/peak_rss.py", "--nb", "6", "--iters", "6"]),
+    ("Training memory of the full Real-ESRNet config", ["benchmarks/config_memory.py", "--config",
+                                                        "realesrnet_x4plus", "--batch", "2", "4"]),
 ]
 QUICK = [
     ("Degradation throughput (Real-ESRGAN defaults, GT 256)", ["benchmarks/degradation_speed.py", "--items", "30"]),
@@ -36,6 +38,8 @@ QUICK = [
                                                      "--rounds", "1"]),
     ("Inference engines", ["benchmarks/inference.py", "--quick"]),
     ("Training memory with data workers", ["benchmarks/peak_rss.py", "--nb", "2", "--iters", "3"]),
+    ("Training memory of the full Real-ESRNet config", ["benchmarks/config_memory.py", "--config",
+                                                        "realesrnet_x4plus", "--batch", "1", "2", "--iters", "1"]),
 ]
 
 

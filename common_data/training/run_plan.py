@@ -17,8 +17,9 @@ from common_data.errors import ConfigError
 
 EARLY_LOG_ITERS = 3  # logged whatever the interval: a long iteration shows its cost and the ETA at once
 DEBUG_SETTINGS = dict(total_iters=8, log_interval=1, validate_interval=4, snapshot_interval=4)
-# a debug run checks the pipeline, not the batch: the full Real-ESRNet batch (12 x 256 px, 23 blocks) needs ~20 GB
-# on a CPU in fp32; 4 needs 3.5 GB in bf16 (measured 2026-12-02)
+# a debug run checks the pipeline, not the batch: the full Real-ESRNet batch (12 x 256 px, 23 blocks) needs about
+# 10 GB on a CPU in torch bf16, 14-17 GB in fp32 and 42 GB on Paddle's static step; batch 4: 3.8 / 6.3 / 15 GB
+# (benchmarks/config_memory.py, README)
 DEBUG_MAX_BATCH = 4
 DEFAULT_LOG_INTERVAL = 10
 DEFAULT_SNAPSHOT_INTERVAL = 5000
