@@ -14,6 +14,9 @@ EMA see the same names as in eager training.
 for ``to_static``.
 """
 import contextlib
+import os
+import sys
+import tempfile
 
 import numpy as np
 import paddle
@@ -39,6 +42,29 @@ def static_mode():
     finally:
         if was_dynamic:
             paddle.disable_static()
+
+
+ONEDNN_NOISE = ("ReduceMeanCheckIfOneDNNSupport",)  # a debug print of Paddle's C++ on the first run, to fd 1
+
+
+@contextlib.contextmanager
+def native_stdout_without(noise):
+    """Lines C++ writes to fd 1 (past sys.stdout) during the block, minus the ``noise`` lines, written after it."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
+                    if line.strip() not in noise]
+            sys.stdout.write("".join(kept))
+            sys.stdout.flush()
 
 
 def onednn_enabled():
@@ -83,7 +109,9 @@ class StaticPixelStep:
 
     def step(self, lq, gt):
         """One optimizer step on numpy NCHW float32 batches; returns the loss."""
-        with static_mode(), paddle.static.scope_guard(self.scope):
+        first, self.ran = not getattr(self, "ran", False), True
+        with static_mode(), paddle.static.scope_guard(self.scope), \
+                native_stdout_without(ONEDNN_NOISE) if first else contextlib.nullcontext():
             (loss,) = self.exe.run(self.main, feed={"lq": np.ascontiguousarray(lq, np.float32),
                                                     "gt": np.ascontiguousarray(gt, np.float32)},
                                    fetch_list=[self.loss])
