@@ -39,5 +39,5 @@ def test_block_of_the_older_layout_takes_its_header_date():
 
 def test_only_choices_are_the_benchmark_scripts():
     assert {bench.script_name(cmd) for _, cmd in bench.FULL} == {
-        "degradation_speed", "train_step", "trainer_overhead", "inference", "peak_rss", "config_memory"}
+        "degradation_speed", "train_step", "trainer_overhead", "inference", "peak_rss", "config_memory", "onnx_quant"}
     assert all(os.path.exists(os.path.join(ROOT, cmd[0])) for _, cmd in bench.FULL)
