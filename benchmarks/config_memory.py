@@ -21,7 +21,7 @@ peak_rss = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(peak_rss)
 
 
-def write_config(folder, name, data, backend, batch, precision, iters):
+def write_config(folder, name, data, backend, batch, precision, iters, to_static=None):
     with open(os.path.join(ROOT, "configs", f"{name}.yaml"), encoding="utf-8") as f:
         cfg = yaml.safe_load(f)
     train = cfg["dataset"]["train"]
@@ -35,6 +35,8 @@ def write_config(folder, name, data, backend, batch, precision, iters):
     cfg["dataset"].pop("test", None)
     cfg.pop("validate", None)
     cfg["model"]["pretrain_network_g"] = None
+    if to_static is not None:
+        cfg["model"]["to_static"] = to_static
     cfg.update(total_iters=iters, backend=backend, precision=precision, enable_visualdl=False,
                output_dir=os.path.join(folder, "out"), log_config={"interval": 1, "visiual_interval": 10 ** 9},
                snapshot_config={"interval": 10 ** 9})
@@ -54,6 +56,8 @@ def main(argv=None):
     ap.add_argument("--precision", nargs="+", default=["bf16", "fp32"])
     ap.add_argument("--backends", nargs="+", default=["torch", "paddle"])
     ap.add_argument("--iters", type=int, default=2)
+    ap.add_argument("--to-static", choices=("auto", "true", "false"), default=None,
+                    help="override model.to_static (Paddle's static step against eager)")
     args = ap.parse_args(argv)
     from common_data.data.demo_data import make_demo_data
     mib = 2 ** 20
@@ -74,14 +78,20 @@ def main(argv=None):
             for precision in args.precision:
                 if backend == "paddle" and precision != "fp32":
                     continue  # Paddle 3.2 trains in fp32 on CPUs
-                peaks = []
-                for batch in args.batch:
-                    config, _ = write_config(tmp, args.config, data, backend, batch, precision, args.iters)
-                    peaks.append(peak_rss.peak_of(config, "forkserver", "persistent")[0])
-                slope = (peaks[-1] - peaks[0]) / (args.batch[-1] - args.batch[0]) if len(peaks) > 1 else 0
-                full = peaks[-1] + slope * (full_batch - args.batch[-1])
-                print(f"| {backend} | {precision} | " + " | ".join(f"{p / mib:.0f}" for p in peaks) +
-                      f" | {full / mib:.0f} |", flush=True)
+                steps = [args.to_static] if args.to_static or backend != "paddle" else ["true", "false"]
+                for step in steps:
+                    to_static = {"true": True, "false": False}.get(step, step)
+                    peaks = []
+                    for batch in args.batch:
+                        config, _ = write_config(tmp, args.config, data, backend, batch, precision, args.iters,
+                                                 to_static)
+                        peaks.append(peak_rss.peak_of(config, "forkserver", "persistent")[0])
+                    slope = (peaks[-1] - peaks[0]) / (args.batch[-1] - args.batch[0]) if len(peaks) > 1 else 0
+                    full = peaks[-1] + slope * (full_batch - args.batch[-1])
+                    step_name = {True: "static", False: "eager"}.get(to_static, step)
+                    label = f"paddle ({step_name} step)" if backend == "paddle" else backend
+                    print(f"| {label} | {precision} | " + " | ".join(f"{p / mib:.0f}" for p in peaks) +
+                          f" | {full / mib:.0f} |", flush=True)
     return 0
 
 
