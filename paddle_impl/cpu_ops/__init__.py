@@ -52,18 +52,26 @@ def _file_lock(path):
 
 
 @contextlib.contextmanager
-def _stderr_to(path):
-    """Send file descriptor 2 (the compiler's and cpp_extension's output) to ``path`` for the block."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "w") as fh:
-        os.dup2(fh.fileno(), 2)
+def redirect_fd(fd, file):
+    """Send file descriptor ``fd`` (1 or 2: what C++ and child compilers write, past sys.stdout / sys.stderr) to
+    the open ``file`` for the block."""
+    stream = sys.stdout if fd == 1 else sys.stderr
+    stream.flush()
+    saved = os.dup(fd)
+    os.dup2(file.fileno(), fd)
     try:
         yield
     finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
+        stream.flush()
+        os.dup2(saved, fd)
         os.close(saved)
+
+
+@contextlib.contextmanager
+def _stderr_to(path):
+    """Send file descriptor 2 (the compiler's and cpp_extension's output) to ``path`` for the block."""
+    with open(path, "w") as fh, redirect_fd(2, fh):
+        yield
 
 
 class BuildError(RuntimeError):

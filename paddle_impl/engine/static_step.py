@@ -14,7 +14,6 @@ EMA see the same names as in eager training.
 for ``to_static``.
 """
 import contextlib
-import os
 import sys
 import tempfile
 
@@ -26,7 +25,7 @@ from common_data.training.recipes import ESRGANRecipe
 
 from ..archs import build_arch
 from ..archs.rrdbnet_arch import check_onednn_train_channels, onednn_train_ops
-from ..cpu_ops import bias_act_op
+from ..cpu_ops import bias_act_op, redirect_fd
 from ..losses import build_loss
 from .optimizer import build_optimizer
 
@@ -50,16 +49,11 @@ ONEDNN_NOISE = ("ReduceMeanCheckIfOneDNNSupport",)  # a debug print of Paddle's 
 @contextlib.contextmanager
 def native_stdout_without(noise):
     """Lines C++ writes to fd 1 (past sys.stdout) during the block, minus the ``noise`` lines, written after it."""
-    sys.stdout.flush()
-    saved = os.dup(1)
     with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 1)
         try:
-            yield
+            with redirect_fd(1, captured):
+                yield
         finally:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
             captured.seek(0)
             kept = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
                     if line.strip() not in noise]
