@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from common_data.errors import ConfigError
-from common_data.config.precision import cpu_bf16_feature, cpu_flags, resolve_precision
+from common_data.errors import ConfigError, UserError
+from common_data.config.precision import cpu_bf16_feature, cpu_flags, onednn_bf16_capable, resolve_precision
 from test_torch_engine import demo, load_cfg, make_cfg, only_run_dir  # noqa: F401  (demo is a fixture)
 from torch_impl.engine import checkpoint as ckpt
 from torch_impl.engine.trainer import Options, Trainer
@@ -38,6 +38,13 @@ def test_explicit_choices_and_their_refusals():
         resolve_precision("bf16", "cuda", cuda_bf16=False)
     with pytest.raises(ConfigError, match=r"precision must be one of auto, fp32, bf16, fp16, got 'half'"):
         resolve_precision("half", "cpu")
+
+
+@pytest.mark.parametrize("flags, capable", [
+    ({"avx2", "fma"}, False), ({"avx512f", "avx512bw"}, False), ({"avx512f", "avx512bw", "avx512vl", "avx512dq"}, True),
+    ({"avx2", "amx_bf16"}, True), ({"avx512_bf16"}, True)])
+def test_onednn_bf16_needs_avx512_core_or_native_bf16(flags, capable):
+    assert onednn_bf16_capable(flags) is capable
 
 
 def test_cpu_flags_are_read_from_the_flags_line(tmp_path):
@@ -167,13 +174,18 @@ def test_infer_refuses_bf16_on_an_fp32_backend_in_one_line(infer_module, tmp_pat
 @pytest.mark.parametrize("backend, ext", [("torch", "pth"), ("paddle-inference", "pdparams")])
 def test_bf16_inference_engines_stay_close_to_their_fp32(infer_module, monkeypatch, tmp_path, backend, ext):
     """torch autocast + channels_last and Paddle Inference's oneDNN bf16 kernels, a tiny random net: bf16 output
-    within 0.02 of fp32 (outputs are about 0.2 in size; bf16 keeps 8 bits of mantissa) and not identical to it."""
+    within 0.02 of fp32 (outputs are about 0.2 in size; bf16 keeps 8 bits of mantissa) and not identical to it; on a
+    CPU without AVX-512 Paddle Inference's request is refused (oneDNN would run fp32 under the bf16 name)."""
     from test_bad_input import tiny_canonical
     monkeypatch.setenv("ESRGAN_TWIN_CACHE", str(tmp_path / "cache"))
     weights = str(tmp_path / f"tiny.{ext}")
     infer_module.cw.save_weights(tiny_canonical(4), "torch" if ext == "pth" else "paddle", weights)
     x = np.random.default_rng(0).random((1, 3, 24, 24), dtype=np.float32)
     fp32 = infer_module.load_upscaler(weights, backend, precision="fp32").forward(x)
+    if backend == "paddle-inference" and not onednn_bf16_capable():  # Paddle would silently compute fp32 here
+        with pytest.raises(UserError, match=r"--precision bf16: Paddle Inference runs bf16 only on CPUs with AVX-512"):
+            infer_module.load_upscaler(weights, backend, precision="bf16")
+        return
     up = infer_module.load_upscaler(weights, backend, precision="bf16")
     bf16 = up.forward(x)
     assert up.precision.name == "bf16" and bf16.dtype == np.float32 and bf16.shape == fp32.shape

@@ -246,7 +246,7 @@ def test_nan_loss_stops_with_the_iteration_and_the_term(demo, tmp_path):
 
 
 def test_ctrl_c_saves_the_last_finished_iteration_and_exits_130(demo, tmp_path, monkeypatch):
-    from torch_impl.models.realesrgan_model import RealESRNet
+    from torch_impl.models import RealESRNet
     original = RealESRNet.train_iter
 
     def interrupted(self, optimizers=None):

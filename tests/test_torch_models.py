@@ -237,9 +237,9 @@ def test_test_iter_feeds_uint8_hwc_images_to_the_metrics():
     model = make({'name': 'BaseSRModel', 'generator': G, 'pixel_criterion': {'name': 'L1Loss'}})
     seen = []
 
-    class Recorder:
-        def update(self, pred, gt):
-            seen.append((pred.dtype, pred.shape, gt.shape))
+    class Recorder:  # PaddleGAN's metric protocol: lists of predictions and ground truths
+        def update(self, preds, gts):
+            seen.extend((pred.dtype, pred.shape, gt.shape) for pred, gt in zip(preds, gts))
 
     model.setup_input(smooth_batch(n=2))
     model.test_iter({'rec': Recorder()})

@@ -12,6 +12,7 @@ from common_data.errors import ConfigError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CPU_BF16_FLAGS = (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX512-BF16"))
+AVX512_CORE = {"avx512f", "avx512bw", "avx512vl", "avx512dq"}  # oneDNN's avx512_core: its floor for bf16
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,13 @@ def cpu_bf16_feature(flags=None):
         if flag in flags:
             return label
     return None
+
+
+def onednn_bf16_capable(flags=None):
+    """Whether oneDNN's bf16 kernels (Paddle Inference's) run here: natively, or emulated on AVX-512 (avx512_core);
+    on other CPUs Paddle Inference turns bf16 off and silently computes fp32."""
+    flags = cpu_flags() if flags is None else flags
+    return cpu_bf16_feature(flags) is not None or AVX512_CORE <= flags
 
 
 def check_precision(value, where="precision"):

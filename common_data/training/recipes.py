@@ -1,11 +1,10 @@
 """The loss recipes of the four training models, written once for both backends.
 
 Which terms, which targets, when G and D step: BaseSRModel (PaddleGAN's PSNR stage), ESRGAN (PaddleGAN / BasicSR's
-GAN stage), RealESRNet and RealESRGAN (Real-ESRGAN's two stages). Each backend's model class mixes one of these in
-ahead of its BaseModel, which supplies the framework's part: ``nets`` and ``net(name)`` (unwrapped), ``zero_grad`` /
-``backward`` / ``step`` by net name (with gradient accumulation), ``set_requires_grad``, ``autocast()``,
-``no_grad()`` and ``fp32(tensor)``. Tensors are only used through methods paddle and torch share (``mean``,
-``detach``, ``clone``, arithmetic).
+GAN stage), RealESRNet and RealESRGAN (Real-ESRGAN's two stages). Each recipe is a whole model over
+common_data's ModelCore (constructor included); a backend registers ``class X(XRecipe, BaseModel)``, its BaseModel
+supplying the framework's primitives (common_data/training/model_core.py). Tensors are only used through methods
+paddle and torch share (``mean``, ``detach``, ``clone``, arithmetic).
 
 Decisions (BasicSR's order where PaddleGAN's differed):
   * the discriminator learns from real then fake, each its own forward and backward (DDP syncs each);
@@ -17,14 +16,37 @@ Decisions (BasicSR's order where PaddleGAN's differed):
     the discriminator trains only in stages with ``gan``.
 """
 from ..errors import ConfigError, UserError
-from common_data.training.loss_targets import usm_or_gt
+from .loss_targets import check_realesrgan_options, usm_or_gt
+from .model_core import ModelCore
 from .freeze_d import frozen_blocks, frozen_parameter_names
 from .loss_stages import LossStages
 from .gan_forms import feature_matching_loss, relativistic_d_fake, relativistic_d_real, relativistic_g_loss
 
 
-class SRRecipe:
-    """BaseSRModel: ``l_pix = pixel_criterion(G(lq), gt)`` (+ ``l_edge`` against the same target)."""
+class SRRecipe(ModelCore):
+    """BaseSRModel (PaddleGAN's PSNR stage): ``l_pix = pixel_criterion(G(lq), gt)`` (+ ``l_edge`` against the same
+    target), one optimizer for the generator.
+
+    ``pretrain_network_g`` / ``strict_load_g`` / ``param_key_g`` load starting weights (BasicSR) before the EMA copy
+    is made (``ema_decay`` > 0 keeps an EMA generator for validation and weight files). ``to_static`` (PaddleGAN's
+    key: true / false / auto) lets the Paddle backend train through its static-graph oneDNN step
+    (paddle_impl/engine/static_step.py), which trains a pixel_criterion alone; PyTorch trains eagerly either way.
+    """
+
+    def __init__(self, generator, pixel_criterion=None, edge_criterion=None, ema_decay=0.0, pretrain_network_g=None,
+                 strict_load_g=True, param_key_g=None, to_static=None, loss_stages=None):
+        super().__init__(ema_decay, to_static)
+        self.build_net("generator", generator, "model.generator")
+        self.pixel_criterion = self.build_criterion(pixel_criterion, "model.pixel_criterion")
+        self.edge_criterion = self.build_criterion(edge_criterion, "model.edge_criterion")
+        if self.to_static is True and (edge_criterion or not pixel_criterion):
+            raise ConfigError("model.to_static: the static-graph step trains a pixel_criterion alone; remove "
+                              "model.edge_criterion or set -o model.to_static=false")
+        if pretrain_network_g:
+            self.load_pretrained("generator", pretrain_network_g, strict_load_g, param_key_g,
+                                 "model.pretrain_network_g")
+        self.setup_ema()
+        self.set_loss_stages(loss_stages)
 
     def require(self, attr, example):
         if getattr(self, attr, None) is None:
@@ -95,7 +117,30 @@ class ESRGANRecipe(SRRecipe):
     trains alone. ``feature_matching_weight`` > 0 adds ``l_g_fm`` (common_data.training.gan_forms); a GANLoss with
     ``gp_weight`` > 0 (gan_mode wgangp: 10) adds the WGAN-GP penalty ``l_d_gp`` to the discriminator's loss. Loss keys:
     l_pix, l_edge, l_percep, l_style, l_g_gan, l_g_fm, l_d_real, l_d_fake, l_d_gp, out_d_real, out_d_fake.
+    ``freeze_d_layers`` (FreezeD) keeps the discriminator's first blocks fixed; ``pretrain_network_d`` /
+    ``strict_load_d`` / ``param_key_d`` load its starting weights.
     """
+
+    def __init__(self, generator, discriminator=None, pixel_criterion=None, perceptual_criterion=None,
+                 gan_criterion=None, edge_criterion=None, relativistic=True, ema_decay=0.0, pretrain_network_g=None,
+                 strict_load_g=True, param_key_g=None, pretrain_network_d=None, strict_load_d=True, param_key_d=None,
+                 to_static=None, freeze_d_layers=None, feature_matching_weight=0.0, loss_stages=None):
+        super().__init__(generator, pixel_criterion, edge_criterion, ema_decay, pretrain_network_g, strict_load_g,
+                         param_key_g, to_static)
+        if gan_criterion and not discriminator:
+            raise ConfigError("model.discriminator is missing: gan_criterion needs one, e.g. "
+                              "{name: VGGDiscriminator128, in_channels: 3, num_feat: 64}")
+        if discriminator:
+            self.build_net("discriminator", discriminator, "model.discriminator")
+            if pretrain_network_d:
+                self.load_pretrained("discriminator", pretrain_network_d, strict_load_d, param_key_d,
+                                     "model.pretrain_network_d")
+        self.perceptual_criterion = self.build_criterion(perceptual_criterion, "model.perceptual_criterion")
+        self.gan_criterion = self.build_criterion(gan_criterion, "model.gan_criterion")
+        self.relativistic = bool(relativistic)
+        self.freeze_discriminator(freeze_d_layers)
+        self.set_feature_matching(feature_matching_weight)
+        self.set_loss_stages(loss_stages)
 
     def freeze_discriminator(self, spec):
         """FreezeD (``model.freeze_d_layers``: K or block names, common_data.training.freeze_d): the chosen blocks'
@@ -242,7 +287,17 @@ class ESRGANRecipe(SRRecipe):
 
 
 class RealESRNetRecipe(SRRecipe):
-    """``l_pix = pixel_criterion(G(lq), gt_usm if l1_gt_usm else gt)`` (Real-ESRNet x4plus)."""
+    """``l_pix = pixel_criterion(G(lq), gt_usm if l1_gt_usm else gt)``; EMA 0.999 by default (Real-ESRNet x4plus).
+
+    Unlike Real-ESRGAN, the second-order degradation runs in the dataset workers (common_data's
+    RealESRGANDataset), so batches arrive with ``lq``, ``gt`` and ``gt_usm`` ready and there is no training-pair pool.
+    """
+
+    def __init__(self, generator, pixel_criterion=None, edge_criterion=None, l1_gt_usm=True, ema_decay=0.999,
+                 pretrain_network_g=None, strict_load_g=True, param_key_g=None, to_static=None, loss_stages=None):
+        super().__init__(generator, pixel_criterion, edge_criterion, ema_decay, pretrain_network_g, strict_load_g,
+                         param_key_g, to_static, loss_stages)
+        self.l1_gt_usm = bool(l1_gt_usm)
 
     def pixel_target(self):
         return usm_or_gt(self.gt, self.gt_usm, self.l1_gt_usm, "l1_gt_usm")
@@ -250,8 +305,21 @@ class RealESRNetRecipe(SRRecipe):
 
 class RealESRGANRecipe(ESRGANRecipe):
     """Real-ESRGAN's GAN stage: plain GAN form; ``l1_gt_usm`` / ``percep_gt_usm`` / ``gan_gt_usm`` pick the
-    sharpened GT per loss; G steps only when ``iter % net_d_iters == 0 and iter > net_d_init_iters``, D every
-    iteration."""
+    sharpened GT per loss (default true / true / false); G steps only when ``iter % net_d_iters == 0 and iter >
+    net_d_init_iters``, D every iteration; the EMA (default decay 0.999) updates every iteration."""
+
+    def __init__(self, generator, discriminator=None, pixel_criterion=None, perceptual_criterion=None,
+                 gan_criterion=None, edge_criterion=None, l1_gt_usm=True, percep_gt_usm=True, gan_gt_usm=False,
+                 net_d_iters=1, net_d_init_iters=0, ema_decay=0.999, pretrain_network_g=None, strict_load_g=True,
+                 param_key_g=None, pretrain_network_d=None, strict_load_d=True, param_key_d=None, to_static=None,
+                 freeze_d_layers=None, feature_matching_weight=0.0, loss_stages=None):
+        check_realesrgan_options(gan_criterion, net_d_iters)
+        super().__init__(generator, discriminator, pixel_criterion, perceptual_criterion, gan_criterion,
+                         edge_criterion, False, ema_decay, pretrain_network_g, strict_load_g, param_key_g,
+                         pretrain_network_d, strict_load_d, param_key_d, to_static, freeze_d_layers,
+                         feature_matching_weight, loss_stages)
+        self.l1_gt_usm, self.percep_gt_usm, self.gan_gt_usm = bool(l1_gt_usm), bool(percep_gt_usm), bool(gan_gt_usm)
+        self.net_d_iters, self.net_d_init_iters = int(net_d_iters), int(net_d_init_iters)
 
     def pixel_target(self):
         return usm_or_gt(self.gt, self.gt_usm, self.l1_gt_usm, "l1_gt_usm")

@@ -36,7 +36,7 @@ from common_data.weights.checkpoints import atomic_write
 from common_data.errors import UserError
 from common_data.weights import ncnn_reader as ncnn
 from common_data.data.imageio import MAX_PIXELS, MAX_PIXELS_ENV, encode_image, list_images, read_raw
-from common_data.config.precision import PRECISIONS, Precision, resolve_precision
+from common_data.config.precision import PRECISIONS, Precision, onednn_bf16_capable, resolve_precision
 
 FP32 = Precision("fp32", "as configured")
 
@@ -85,6 +85,9 @@ def inference_precision(requested, backend):
     if choice.name != "fp32" and backend not in BF16_BACKENDS:
         raise UserError(f"--precision {choice.name}: the {backend} backend runs fp32 only; use --backend torch "
                         f"(or paddle-inference) for bf16, or --precision fp32")
+    if choice.name == "bf16" and backend == "paddle-inference" and not onednn_bf16_capable():
+        raise UserError("--precision bf16: Paddle Inference runs bf16 only on CPUs with AVX-512, and this one has "
+                        "none (it would compute fp32); use --backend torch for bf16, or --precision fp32")
     return choice
 
 

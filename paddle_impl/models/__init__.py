@@ -1,12 +1,33 @@
-"""Training models for the Paddle backend (PaddleGAN's BaseSRModel / ESRGAN, Real-ESRGAN's RealESRNet / RealESRGAN).
+"""Training models for the Paddle backend: the recipes of common_data/training/recipes.py over its BaseModel.
 
 A config's ``model.name`` is resolved through ``MODELS``.
 """
 from common_data.registry import Registry
+from common_data.training.recipes import ESRGANRecipe, RealESRGANRecipe, RealESRNetRecipe, SRRecipe
 
-MODELS = Registry('model')
+from .base_model import BaseModel
 
-from . import sr_model, esrgan_model, realesrgan_model  # noqa: E402,F401  (they register themselves)
+MODELS = Registry("model")
+
+
+@MODELS.register()
+class BaseSRModel(SRRecipe, BaseModel):
+    __doc__ = SRRecipe.__doc__
+
+
+@MODELS.register()
+class ESRGAN(ESRGANRecipe, BaseModel):
+    __doc__ = ESRGANRecipe.__doc__
+
+
+@MODELS.register()
+class RealESRNet(RealESRNetRecipe, BaseModel):
+    __doc__ = RealESRNetRecipe.__doc__
+
+
+@MODELS.register()
+class RealESRGAN(RealESRGANRecipe, BaseModel):
+    __doc__ = RealESRGANRecipe.__doc__
 
 
 def build_model(cfg, where="model"):

@@ -1,11 +1,35 @@
-"""Training models; a config's ``model.name`` (e.g. ``ESRGAN``) is resolved through ``MODELS``."""
+"""Training models for the PyTorch backend: the recipes of common_data/training/recipes.py over its BaseModel.
+
+A config's ``model.name`` is resolved through ``MODELS``.
+"""
 from common_data.registry import Registry
+from common_data.training.recipes import ESRGANRecipe, RealESRGANRecipe, RealESRNetRecipe, SRRecipe
 
-MODELS = Registry('model')
+from .base_model import BaseModel
 
-from . import sr_model, esrgan_model, realesrgan_model  # noqa: E402,F401  (they register themselves)
+MODELS = Registry("model")
 
 
-def build_model(cfg, where='model'):
+@MODELS.register()
+class BaseSRModel(SRRecipe, BaseModel):
+    __doc__ = SRRecipe.__doc__
+
+
+@MODELS.register()
+class ESRGAN(ESRGANRecipe, BaseModel):
+    __doc__ = ESRGANRecipe.__doc__
+
+
+@MODELS.register()
+class RealESRNet(RealESRNetRecipe, BaseModel):
+    __doc__ = RealESRNetRecipe.__doc__
+
+
+@MODELS.register()
+class RealESRGAN(RealESRGANRecipe, BaseModel):
+    __doc__ = RealESRGANRecipe.__doc__
+
+
+def build_model(cfg, where="model"):
     """Build the model named by ``cfg.name`` from the ``model:`` block."""
     return MODELS.build(cfg, where)
