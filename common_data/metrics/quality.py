@@ -11,7 +11,8 @@ import numpy as np
 from common_data.errors import ConfigError, DataError
 from common_data.registry import Registry
 
-METRICS = Registry("metric")
+METRICS = Registry("metric")  # framework-neutral metrics; a backend keeps its own (build_metrics)
+FRAMEWORK_METRICS = ("LPIPSMetric",)
 Y_WEIGHTS_RGB = np.array([65.481, 128.553, 24.966]) / 255.0
 Y_OFFSET = 16.0
 
@@ -124,10 +125,23 @@ class SSIM(PSNR):
     func = staticmethod(calculate_ssim)
 
 
-def build_metrics(metrics_cfg, where="validate.metrics"):
-    """``{label: {name: PSNR, crop_border: 4, ...}}`` (PaddleGAN's ``validate.metrics``) -> {label: metric}."""
+def build_metrics(metrics_cfg, where="validate.metrics", backend_metrics=None):
+    """``{label: {name: PSNR, crop_border: 4, ...}}`` (PaddleGAN's ``validate.metrics``) -> {label: metric}.
+
+    ``backend_metrics`` is the running backend's registry of metrics that need its framework (LPIPSMetric's
+    forward pass): a name there is built from it, so which backend was imported first never matters."""
     if not metrics_cfg:
         return {}
     if not isinstance(metrics_cfg, dict):
         raise ConfigError(f"{where}: expected a mapping of metric label -> {{name: PSNR, ...}}, got {metrics_cfg!r}")
-    return {label: METRICS.build(cfg, where=f"{where}.{label}") for label, cfg in metrics_cfg.items()}
+    built = {}
+    for label, cfg in metrics_cfg.items():
+        name = cfg.get("name") if isinstance(cfg, dict) else None
+        if backend_metrics is not None and name in backend_metrics:
+            built[label] = backend_metrics.build(cfg, where=f"{where}.{label}")
+        elif name in FRAMEWORK_METRICS:
+            raise ConfigError(f"{where}.{label}: {name} runs on a framework; it is measured by the trainers' "
+                              f"validation (tools/main.py), not here")
+        else:
+            built[label] = METRICS.build(cfg, where=f"{where}.{label}")
+    return built

@@ -14,6 +14,7 @@ class Backend(Protocol):
     """One per framework: ``paddle_impl.engine.backend.PaddleBackend``, ``torch_impl.engine.backend.TorchBackend``."""
 
     name: str  # "paddle" / "torch": the checkpoint suffix (common_data.weights.checkpoints) and the log's backend
+    metrics: Any  # a Registry of the metrics that need this framework (LPIPSMetric), for validate.metrics
 
     # ---- processes
     def init_distributed(self) -> tuple[int, int]:

@@ -19,11 +19,12 @@ class Validator:
         self.trainer = trainer
         cfg = trainer.cfg
         val_cfg = cfg.get("validate") or {}
-        self.metrics = build_metrics(val_cfg.get("metrics")) if val_cfg else {}
+        metrics_cfg, backend_metrics = val_cfg.get("metrics"), trainer.backend.metrics
+        self.metrics = build_metrics(metrics_cfg, backend_metrics=backend_metrics) if val_cfg else {}
         self.save_img = bool(val_cfg.get("save_img", False))
         self.test_cfg = (cfg.get("dataset") or {}).get("test")
         self.loader = None
-        self.baseline_metrics = build_metrics(val_cfg.get("metrics")) if val_cfg else {}
+        self.baseline_metrics = build_metrics(metrics_cfg, backend_metrics=backend_metrics) if val_cfg else {}
         self.baseline = None  # {metric: value} of bicubic on the same images, measured with the first validation
 
     def strip(self, index=0):

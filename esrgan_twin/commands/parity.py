@@ -10,10 +10,11 @@ Paddle (paddle2onnx) and the ncnn runtime on our ncnn export (convert_weights.py
 SSIM between them (uint8 outputs, common_data.metrics.quality); with --gt, PSNR / SSIM of each engine against the GT image
 of the same name. Engines whose package is missing are skipped with a note naming it.
 
-Training: the config's model is built by both backends (their model registries, optimizers and lr schedulers),
-the Paddle nets get the PyTorch nets' initial weights (converted with common_data.weights.naming), and both train on the
-same numpy batches, drawn once here from the config's ``dataset.train`` with a fixed seed (the backends' loaders
-are bypassed). The losses of the first iterations are printed side by side.
+Training: each backend's own trainer (the training core with its adapter, as tools/main.py runs it) trains the
+config for --iters iterations in fp32, both from the initial weights PyTorch draws with the seed (converted for
+Paddle: ``pretrain_network_g`` / ``_d``) and with the same seed, so both loaders read the same batches
+(common_data.data.sampling). The losses of every iteration are printed side by side; the trainers' logs go to
+stderr.
 
 Exit status: 0 when everything agrees, 1 with one line naming the pair (or iteration and loss) past the
 tolerance, 2 for a usage error.
@@ -25,7 +26,6 @@ import itertools
 import os
 import sys
 import tempfile
-from collections import OrderedDict
 
 
 import numpy as np
@@ -33,11 +33,9 @@ import numpy as np
 from esrgan_twin.commands import convert as cw
 from common_data.weights import naming as W
 from common_data.config.loading import check_data_paths, load_config
-from common_data.data.datasets import build_dataset, check_batch, collate, loader_options, seeded_item
 from common_data.errors import DataError, UserError
 from common_data.data.imageio import list_images, read_image, read_uint8
 from common_data.metrics.quality import calculate_psnr, calculate_ssim
-from common_data.data.sampling import SeededBatches
 from common_data.inference.tiling import tiled_forward
 from common_data.training.host_rng import seed_host
 from common_data.data.visual import chw_to_uint8
@@ -231,128 +229,77 @@ def read_folder(folder, gt_folder=None):
 
 
 # ------------------------------------------------------------------------------------------------- training
-def draw_batches(cfg, count, seed):
-    """``count`` collated batches of ``dataset.train`` (numpy), as both trainers' loaders read them
-    (``common_data.data.sampling.SeededBatches``: order and augmentation fixed by ``seed``)."""
-    block = cfg.dataset.train
-    dataset = build_dataset(block, "dataset.train")
-    opts = loader_options(block, is_train=True)
-    sampler = SeededBatches(len(dataset), opts["batch_size"], opts["shuffle"], opts["drop_last"], seed)
-    if len(sampler) == 0:
-        raise DataError(f"dataset.train holds {len(dataset)} item(s), fewer than batch_size {opts['batch_size']}")
-    batches, epoch = [], 0
-    while len(batches) < count:
-        epoch += 1
-        sampler.set_epoch(epoch)
-        for batch in itertools.islice(sampler, count - len(batches)):
-            batches.append(check_batch(collate([seeded_item(dataset, index, s) for index, s in batch])))
-    return batches
+def start_weights(cfg, seed, folder):
+    """The nets of the config's model as PyTorch builds them with ``seed`` (after its own pretrain_network_g /
+    _d, if any), saved for each backend -> {framework: {net name: path}}."""
+    from torch_impl.engine.backend import TorchBackend
+    from torch_impl.models import build_model
+    seed_host(seed)
+    TorchBackend().seed(seed)
+    model = build_model(copy.deepcopy(cfg.model))
+    paths = {"torch": {}, "paddle": {}}
+    for name in model.nets:
+        state = {k: v.detach().cpu().numpy() for k, v in model.net(name).state_dict().items()}
+        canonical = W.canonicalize(W.float_state(state), "torch", source=f"torch {name}")
+        for framework, ext in (("torch", ".pth"), ("paddle", ".pdparams")):
+            paths[framework][name] = os.path.join(folder, f"start_{name}{ext}")
+            cw.save_weights(canonical, framework, paths[framework][name])
+    return paths
 
 
-class TorchSide:
-    """The config's model on PyTorch (torch_impl), driven like torch_impl's trainer drives it."""
-    name = framework = "torch"
-
-    def __init__(self, cfg, seed):
-        from torch_impl.engine.backend import TorchBackend
-        from torch_impl.models import build_model
-        seed_host(seed)
-        TorchBackend().seed(seed)
-        self.model = build_model(copy.deepcopy(cfg.model))
-        self.model.setup("cpu")
-        self.model.setup_optimizers(cfg.get("optimizer"), dict(cfg.get("lr_scheduler") or {}))
-
-    def net_states(self):
-        """{net name: numpy state dict (torch conventions)}."""
-        return {name: {k: v.detach().cpu().numpy() for k, v in self.model.net(name).state_dict().items()}
-                for name in self.model.nets}
-
-    def load_net_states(self, states):
-        import torch
-        for name, state in states.items():
-            self.model.load_net_state(name, {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()},
-                                      source=f"torch {name}")
-
-    def iteration(self, it, micro_batches):
-        model = self.model
-        model.current_iter = it
-        return _run_iteration(model, micro_batches)
+def parity_config(cfg, iters, seed, weights, output_dir):
+    """``cfg`` for a comparison run: ``iters`` iterations from ``weights`` ({net: path}) with ``seed``, fp32, into
+    ``output_dir``; no validation, VisualDL or training strips."""
+    run = copy.deepcopy(cfg)
+    run["total_iters"], run["seed"], run["precision"], run["output_dir"] = iters, seed, "fp32", output_dir
+    run["enable_visualdl"] = False
+    run.pop("epochs", None)
+    run.pop("validate", None)
+    (run.get("dataset") or {}).pop("test", None)
+    log_cfg = dict(run.get("log_config") or {})
+    log_cfg.pop("visiual_interval", None)
+    log_cfg.pop("visual_interval", None)
+    run["log_config"] = log_cfg
+    run["debug"] = False
+    for net, path in weights.items():
+        suffix = net[0]  # generator -> _g, discriminator -> _d
+        run["model"][f"pretrain_network_{suffix}"] = path
+        run["model"][f"strict_load_{suffix}"] = True
+        run["model"].pop(f"param_key_{suffix}", None)
+    return run
 
 
-class PaddleSide:
-    """The config's model on Paddle (paddle_impl), driven like paddle_impl's trainer drives it."""
-    name = framework = "paddle"
-
-    def __init__(self, cfg, seed):
-        from paddle_impl.engine.backend import PaddleBackend
-        from paddle_impl.models import build_model
-        seed_host(seed)
-        PaddleBackend().seed(seed)
-        self.model = build_model(copy.deepcopy(cfg.model))
-        self.model.setup_optimizers(cfg.get("optimizer"), dict(cfg.get("lr_scheduler") or {}))
-
-    def net_states(self):
-        return {name: {k: v.numpy() for k, v in net.state_dict().items()} for name, net in self.model.nets.items()}
-
-    def load_net_states(self, states):
-        import paddle
-        from paddle_impl.models.base_model import load_state_checked
-        for name, state in states.items():
-            tensors = {k: paddle.to_tensor(np.ascontiguousarray(v)) for k, v in state.items()}
-            load_state_checked(self.model.nets[name], tensors, strict=True, where=f"paddle {name}")
-        if self.model.ema is not None:
-            self.model.ema.copy_from_net()
-
-    def iteration(self, it, micro_batches):
-        self.model.current_iter = it
-        return _run_iteration(self.model, micro_batches)
+def train_backend(cfg, framework):
+    """Train ``cfg`` with ``framework``'s own Trainer (the training core and its adapter) -> its loss history; the
+    trainer's log goes to stderr."""
+    import importlib
+    from common_data.training.options import Options
+    trainer_class = importlib.import_module(f"{framework}_impl.engine.trainer").Trainer
+    trainer = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            trainer = trainer_class(cfg, Options())
+            return trainer.train()
+    finally:
+        if trainer is not None:
+            trainer.close()
+            trainer.backend.shutdown()
 
 
-def _run_iteration(model, micro_batches):
-    """One iteration over the micro-batches -> mean losses (the training core's protocol, common_data.training)."""
-    sums = OrderedDict()
-    for k, batch in enumerate(micro_batches):
-        model.set_micro_step(k, len(micro_batches))
-        model.setup_input(batch)
-        model.train_iter(model.optimizers)
-        for name, value in model.get_current_losses().items():
-            sums[name] = sums.get(name, 0.0) + value / len(micro_batches)
-    model.end_iteration()
-    model.step_schedulers()
-    return sums
-
-
-def transfer_weights(source, target):
-    """Give ``target``'s nets the weights of ``source``'s, renamed through common_data.weights.naming' canonical form."""
-    converted = {}
-    for name, state in source.net_states().items():
-        canonical = W.canonicalize(W.float_state(state), source.framework, source=f"{source.name} {name}")
-        converted[name] = W.to_framework(canonical, target.framework)
-    target.load_net_states(converted)
-
-
-def train_sides(sides, batches, iters, accumulate_steps=1):
-    """Train each side on the same ``batches`` -> {side name: [losses of iteration 1..iters]}."""
-    histories = {}
-    for side in sides:
-        history = []
-        for it in range(1, iters + 1):
-            micro = batches[(it - 1) * accumulate_steps:it * accumulate_steps]
-            history.append(side.iteration(it, micro))
-        histories[side.name] = history
-    return histories
-
-
-def training_parity(cfg, iters, seed=0):
-    """Build both backends from ``cfg``, same initial weights and batches; -> {'torch': [...], 'paddle': [...]}."""
+def training_parity(cfg, iters, seed=0, backend_cfgs=None):
+    """Both backends' trainers train ``cfg`` (or ``backend_cfgs[framework]``) from the same initial weights with the
+    same seed, so the same batches -> {'torch': [losses of iteration 1..iters], 'paddle': [...]}."""
     for module in ("torch", "paddle"):
         if not cw.installed(module):
             raise UserError(f"training parity needs both frameworks: pip install {PIP_NAMES[module]}")
-    accumulate = int(cfg.get("accumulate_steps") or 1)
-    batches = draw_batches(cfg, iters * accumulate, seed)
-    torch_side, paddle_side = TorchSide(cfg, seed), PaddleSide(cfg, seed)
-    transfer_weights(torch_side, paddle_side)
-    return train_sides([torch_side, paddle_side], batches, iters, accumulate)
+    histories = {}
+    with tempfile.TemporaryDirectory(prefix="esrgan-parity-") as folder:
+        weights = start_weights(cfg, seed, folder)
+        for framework in ("torch", "paddle"):
+            own = (backend_cfgs or {}).get(framework, cfg)
+            run = parity_config(own, iters, seed, weights[framework], os.path.join(folder, framework))
+            histories[framework] = train_backend(run, framework)
+    return histories
 
 
 def relative_diff(a, b):

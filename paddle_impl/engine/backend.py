@@ -8,14 +8,12 @@ import paddle
 
 from common_data.errors import ConfigError, UserError, first_line
 from common_data.config.precision import Precision, check_precision
-from common_data.training.steps import AUTO, EagerStep, static_step_fits
 
-from .. import metrics as backend_metrics  # noqa: F401  (registers LPIPSMetric in common_data's METRICS)
+from ..metrics import METRICS
 from ..models import build_model
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .data import build_dataloader
-from ..archs.rrdbnet_arch import check_onednn_train_channels
-from .static_step import StaticStep, onednn_enabled
+from .static_step import choose_step
 
 
 FP32_ONLY = "paddle 3.2 trains in fp32 on CPUs: its eager bf16 autocast is a no-op there"
@@ -25,6 +23,7 @@ class PaddleBackend:
     """See common_data.training.backend.Backend for the contract of each method."""
 
     name = "paddle"
+    metrics = METRICS  # the metrics that need paddle (LPIPSMetric)
 
     # ---- processes
     def init_distributed(self):
@@ -106,33 +105,11 @@ class PaddleBackend:
         find_unused = len(model.nets) > 1 if find_unused is None else bool(find_unused)
         for name, net in model.nets.items():
             model.nets[name] = paddle.DataParallel(net, find_unused_parameters=find_unused)
-        if model.ema is not None:
-            model.ema.copy_from_net()
 
     def step_strategy(self, model, cfg):
-        """``model.to_static: true``: the static-graph + oneDNN step (engine/static_step.py), else eager; ``auto``:
-        static where it fits the config and runs here (a CPU with oneDNN, RRDBNet channels it supports)."""
-        choice = getattr(model, "to_static", False)
-        if choice is True:
-            return StaticStep(model, cfg["model"])
-        step = EagerStep()
-        if choice == AUTO:
-            fits, why_not = static_step_fits(cfg)
-            if fits and paddle.device.get_device() != "cpu":
-                fits, why_not = False, "the static oneDNN step is for CPUs"
-            if fits and not onednn_enabled():
-                fits, why_not = False, "FLAGS_use_mkldnn was not set before paddle was imported"
-            if fits:
-                try:
-                    check_onednn_train_channels(model.nets["generator"])
-                except ConfigError as e:
-                    fits, why_not = False, str(e).split(";")[0]
-            if fits:
-                step = StaticStep(model, cfg["model"])
-                step.why = "to_static auto: the static-graph oneDNN step, 3-4x eager's speed on a CPU"
-            else:
-                step.why = f"to_static auto: eager, since {why_not}"
-        return step
+        """``model.to_static``: the static-graph + oneDNN step where asked or, for auto, where it fits (engine/
+        static_step.py's choose_step), else eager."""
+        return choose_step(model, cfg)
 
     def build_dataloader(self, cfg_block, is_train, distributed, seed):
         return build_dataloader(cfg_block, is_train=is_train, distributed=distributed, seed=seed)

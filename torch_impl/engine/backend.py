@@ -14,7 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from common_data.config.precision import resolve_precision
 from common_data.training.steps import EagerStep
 
-from .. import metrics as backend_metrics  # noqa: F401  (registers LPIPSMetric in common_data's METRICS)
+from ..metrics import METRICS
 from ..models import build_model
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .data import build_dataloader
@@ -27,6 +27,7 @@ class TorchBackend:
     """See common_data.training.backend.Backend for the contract of each method."""
 
     name = "torch"
+    metrics = METRICS  # the metrics that need torch (LPIPSMetric)
 
     def __init__(self):
         self.local_rank = 0
@@ -111,7 +112,11 @@ class TorchBackend:
                     net, device_ids=ids, find_unused_parameters=bool(cfg.get("find_unused_parameters", False)))
 
     def step_strategy(self, model, cfg):
-        return EagerStep()
+        """Eager: ``model.to_static`` names the Paddle backend's static-graph step, which PyTorch has no use for."""
+        step = EagerStep()
+        if model.to_static:
+            step.why = "model.to_static is the paddle backend's static-graph step; PyTorch trains eagerly"
+        return step
 
     def build_dataloader(self, cfg_block, is_train, distributed, seed):
         return build_dataloader(cfg_block, is_train, distributed, seed)
