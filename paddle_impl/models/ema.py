@@ -8,7 +8,7 @@ class ModelEMA:
     """A shadow copy of ``net``: ``update()`` sets each parameter to ``decay * shadow + (1 - decay) * param``.
 
     Buffers (none in RRDBNet) are copied as they are. The shadow is kept in eval mode and is what validation
-    uses and what the weight files hold.
+    uses and what the weight files hold. ``net`` is the bare network (not a data-parallel wrapper).
     """
 
     def __init__(self, net, decay=0.999):
@@ -40,3 +40,5 @@ class ModelEMA:
 
     def set_state_dict(self, state):
         self.shadow.set_state_dict(state)
+
+    load_state_dict = set_state_dict

@@ -19,6 +19,15 @@ from common_data.training.edge_kernels import MAG_EPS, check_edge_options, gauss
 from . import LOSSES
 
 
+def depthwise(x, kernel):
+    """Same-size depthwise correlation of (N, C, H, W) with a 2-D kernel, replicate padding."""
+    c = x.shape[1]
+    k = kernel.shape[-1]
+    weight = kernel.to(x.dtype).reshape([1, 1, k, k]).expand([c, 1, k, k])
+    x = F.pad(x, [k // 2] * 4, mode="replicate")
+    return F.conv2d(x, weight, groups=c)
+
+
 @LOSSES.register()
 class EdgeLoss(nn.Module):
     """Sobel-magnitude L1 plus soft-Canny edge-map L1 (see the module docstring for the exact formula)."""
@@ -33,26 +42,17 @@ class EdgeLoss(nn.Module):
         self.canny_low = canny_low
         self.canny_high = canny_high
         kx, ky = sobel_kernels(sobel_ksize)
-        self.register_buffer('kernel_x', torch.from_numpy(kx)[None, None], persistent=False)
-        self.register_buffer('kernel_y', torch.from_numpy(ky)[None, None], persistent=False)
-        self.register_buffer('kernel_gauss', torch.from_numpy(gaussian_kernel())[None, None], persistent=False)
-
-    @staticmethod
-    def _filter(x, kernel):
-        """Depthwise 'same' correlation with replicate padding."""
-        c = x.shape[1]
-        k = kernel.shape[-1]
-        x = F.pad(x, [k // 2] * 4, mode='replicate')
-        return F.conv2d(x, kernel.to(x.dtype).expand(c, 1, k, k), groups=c)
+        for name, kernel in (("kernel_x", kx), ("kernel_y", ky), ("kernel_gauss", gaussian_kernel())):
+            self.register_buffer(name, torch.from_numpy(kernel), persistent=False)
 
     def magnitude(self, x):
-        gx = self._filter(x, self.kernel_x)
-        gy = self._filter(x, self.kernel_y)
+        gx = depthwise(x, self.kernel_x)
+        gy = depthwise(x, self.kernel_y)
         return torch.sqrt(gx * gx + gy * gy + MAG_EPS)
 
     def edge_map(self, x):
-        mag = self.magnitude(self._filter(x, self.kernel_gauss))
-        return torch.clamp((mag - self.canny_low) / (self.canny_high - self.canny_low), 0.0, 1.0)
+        mag = self.magnitude(depthwise(x, self.kernel_gauss))
+        return torch.clip((mag - self.canny_low) / (self.canny_high - self.canny_low), 0.0, 1.0)
 
     def forward(self, pred, target):
         loss = pred.new_zeros(())

@@ -9,15 +9,15 @@ from common_data.training.gan_options import resolve_gan_type, resolve_gp_weight
 from . import LOSSES
 
 
-
 @LOSSES.register()
 class GANLoss(nn.Module):
-    """``forward(pred, target_is_real, is_disc=False)``; ``loss_weight`` applies to the generator only.
+    """GAN objective on discriminator logits: ``forward(pred, target_is_real, is_disc=False)``.
 
-    ``gan_type`` (BasicSR) or ``gan_mode`` (PaddleGAN): vanilla = BCE with logits, lsgan = MSE to the label,
-    wgan = -mean / +mean, wgan_softplus = softplus(-x) / softplus(x), hinge = relu(1 -/+ x) for the discriminator
-    and -mean(x) for the generator; wgangp = wgan + ``gp_weight`` (default 10) times the gradient penalty, which
-    the models add to the discriminator's loss (``penalty``); ``gp_weight`` > 0 adds it to any other objective too.
+    ``gan_type`` (BasicSR) or ``gan_mode`` (PaddleGAN): vanilla (BCE with logits), lsgan (MSE to the label),
+    wgan (-mean / +mean), wgan_softplus (softplus(-x) / softplus(x), mean), hinge (discriminator: relu(1 -/+ x),
+    mean; generator: -mean(x)); wgangp = wgan + ``gp_weight`` (default 10) times the gradient penalty, which the
+    models add to the discriminator's loss (``penalty``); ``gp_weight`` > 0 adds it to any other objective too.
+    ``loss_weight`` scales the generator's loss only; a discriminator's loss is never weighted.
     """
 
     def __init__(self, gan_type=None, real_label_val=1.0, fake_label_val=0.0, loss_weight=1.0, gan_mode=None,
@@ -29,22 +29,21 @@ class GANLoss(nn.Module):
         self.fake_label_val = fake_label_val
         self.loss_weight = loss_weight
 
-    def _loss(self, pred, target_is_real, is_disc):
-        if self.gan_type == 'vanilla' or self.gan_type == 'lsgan':
-            label = torch.full_like(pred, self.real_label_val if target_is_real else self.fake_label_val)
-            if self.gan_type == 'vanilla':
-                return F.binary_cross_entropy_with_logits(pred, label)
-            return F.mse_loss(pred, label)
-        if self.gan_type in ('wgan', 'wgangp'):
-            return -pred.mean() if target_is_real else pred.mean()
-        if self.gan_type == 'wgan_softplus':
-            return F.softplus(-pred).mean() if target_is_real else F.softplus(pred).mean()
-        if is_disc:  # hinge
-            return F.relu(1 - pred).mean() if target_is_real else F.relu(1 + pred).mean()
-        return -pred.mean()
-
     def forward(self, pred, target_is_real, is_disc=False):
-        loss = self._loss(pred, target_is_real, is_disc)
+        if self.gan_type == "vanilla":
+            label = torch.full_like(pred, self.real_label_val if target_is_real else self.fake_label_val)
+            loss = F.binary_cross_entropy_with_logits(pred, label)
+        elif self.gan_type == "lsgan":
+            label = torch.full_like(pred, self.real_label_val if target_is_real else self.fake_label_val)
+            loss = F.mse_loss(pred, label)
+        elif self.gan_type in ("wgan", "wgangp"):
+            loss = -pred.mean() if target_is_real else pred.mean()
+        elif self.gan_type == "wgan_softplus":
+            loss = F.softplus(-pred).mean() if target_is_real else F.softplus(pred).mean()
+        elif is_disc:  # hinge, discriminator
+            loss = F.relu(1 - pred).mean() if target_is_real else F.relu(1 + pred).mean()
+        else:  # hinge, generator
+            loss = -pred.mean()
         return loss if is_disc else loss * self.loss_weight
 
     def penalty(self, discriminator, real, fake):
@@ -54,10 +53,12 @@ class GANLoss(nn.Module):
 
 
 def gradient_penalty(discriminator, real, fake):
-    """WGAN-GP: mean((||grad D(x_hat)||_2 over channels - 1)^2) at random interpolates x_hat (BasicSR/PaddleGAN)."""
-    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), dtype=real.dtype, device=real.device)
-    interp = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    """WGAN-GP penalty (BasicSR / PaddleGAN): mean over pixels of (||dD/dx||_2 over channels - 1)^2 at random
+    interpolates x of ``real`` and ``fake``."""
+    alpha = torch.rand([real.shape[0]] + [1] * (real.ndim - 1), dtype=real.dtype, device=real.device)
+    interp = alpha * real.detach() + (1 - alpha) * fake.detach()
+    interp.requires_grad_(True)
     pred = discriminator(interp)
-    grad = torch.autograd.grad(outputs=pred, inputs=interp, grad_outputs=torch.ones_like(pred),
-                               create_graph=True, retain_graph=True)[0]
-    return ((grad.norm(2, dim=1) - 1) ** 2).mean()
+    grad = torch.autograd.grad(
+        outputs=pred, inputs=interp, grad_outputs=torch.ones_like(pred), create_graph=True, retain_graph=True)[0]
+    return ((grad.norm(p=2, dim=1) - 1) ** 2).mean()

@@ -8,29 +8,31 @@ from common_data.errors import ConfigError
 from ..archs.vgg_arch import VGGFeatureExtractor
 from . import LOSSES
 
-CRITERIA = ('l1', 'l2', 'fro')
+CRITERIA = ("l1", "l2", "fro")
 
 
 def gram_matrix(x):
     """(N, C, H, W) -> (N, C, C) Gram matrix divided by C*H*W."""
     n, c, h, w = x.shape
-    f = x.reshape(n, c, h * w)
-    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+    feat = x.reshape([n, c, h * w])
+    return torch.bmm(feat, feat.mT) / (c * h * w)
 
 
 @LOSSES.register()
 class PerceptualLoss(nn.Module):
-    """``forward(x, gt) -> (percep_loss, style_loss)``, each None when its weight is 0.
+    """sum_k w_k * criterion(VGG_k(x), VGG_k(gt)) * perceptual_weight, and the same on Gram matrices * style_weight.
 
-    ``layer_weights`` maps VGG layers (``conv5_4`` or PaddleGAN's index ``'34'``) to weights. ``norm_img`` is
-    PaddleGAN's name for ``range_norm`` (inputs in [-1, 1]). ``weights_path``: see ``archs/vgg_arch.py``.
+    ``forward(x, gt)`` returns ``(percep_loss, style_loss)``, each None when its weight is 0.
+    ``layer_weights`` maps VGG layer names (``conv5_4``) or PaddleGAN's indices (``"34"``) to weights.
+    ``norm_img`` is PaddleGAN's name for ``range_norm`` (inputs in [-1, 1]).
+    ``weights_path``: see ``archs/vgg_arch.py`` (required; ``"random"`` for tests only).
     """
 
-    def __init__(self, layer_weights, vgg_type='vgg19', use_input_norm=True, range_norm=False,
-                 perceptual_weight=1.0, style_weight=0.0, criterion='l1', weights_path=None, *, norm_img=None):
+    def __init__(self, layer_weights, vgg_type="vgg19", use_input_norm=True, range_norm=False, perceptual_weight=1.0,
+                 style_weight=0.0, criterion="l1", weights_path=None, *, norm_img=None):
         super().__init__()
         if criterion not in CRITERIA:
-            raise ConfigError(f"PerceptualLoss: criterion must be one of {CRITERIA}, got {criterion!r}")
+            raise ConfigError(f"PerceptualLoss: criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
         if not isinstance(layer_weights, dict) or not layer_weights:
             raise ConfigError("PerceptualLoss: layer_weights must map VGG layers to weights, e.g. {'34': 1.0}")
         self.layer_weights = {str(k): float(v) for k, v in layer_weights.items()}
@@ -43,12 +45,20 @@ class PerceptualLoss(nn.Module):
                 list(self.layer_weights), vgg_type=vgg_type, use_input_norm=use_input_norm,
                 range_norm=range_norm if norm_img is None else norm_img, weights_path=weights_path)
 
-    def _distance(self, a, b):
-        if self.criterion == 'l1':
+    def distance(self, a, b):
+        """``criterion`` between two feature maps (or Gram matrices): mean L1, mean L2 or Frobenius norm."""
+        if self.criterion == "l1":
             return F.l1_loss(a, b)
-        if self.criterion == 'l2':
+        if self.criterion == "l2":
             return F.mse_loss(a, b)
-        return torch.linalg.norm((a - b).flatten())
+        return torch.linalg.vector_norm((a - b).flatten())
+
+    def weighted_sum(self, x_feats, gt_feats, transform):
+        """sum_k w_k * distance(transform(x_feats[k]), transform(gt_feats[k])) over ``layer_weights``."""
+        total = 0
+        for k, w in self.layer_weights.items():
+            total = total + self.distance(transform(x_feats[k]), transform(gt_feats[k])) * w
+        return total
 
     def forward(self, x, gt):
         if self.vgg is None:
@@ -57,10 +67,7 @@ class PerceptualLoss(nn.Module):
         gt_feats = self.vgg(gt.detach())
         percep = style = None
         if self.perceptual_weight > 0:
-            percep = sum(self._distance(x_feats[k], gt_feats[k]) * w for k, w in self.layer_weights.items())
-            percep = percep * self.perceptual_weight
+            percep = self.weighted_sum(x_feats, gt_feats, lambda t: t) * self.perceptual_weight
         if self.style_weight > 0:
-            style = sum(self._distance(gram_matrix(x_feats[k]), gram_matrix(gt_feats[k])) * w
-                        for k, w in self.layer_weights.items())
-            style = style * self.style_weight
+            style = self.weighted_sum(x_feats, gt_feats, gram_matrix) * self.style_weight
         return percep, style
