@@ -70,3 +70,28 @@ def test_other_platforms_use_plain_ops(monkeypatch):
     monkeypatch.setattr(cpu_ops.sys, "platform", "win32")
     monkeypatch.setattr(cpu_ops, "_build", lambda: pytest.fail("must not build off Linux"))
     assert bias_act_op() is None
+
+
+@pytest.mark.slow
+def test_a_built_op_loads_from_the_cache_silently_without_rebuilding(tmp_path):
+    """The second process loads the library it finds (paddle's load() would rerun its setup.py build, print
+    "Compiling user custom op" and take seconds to a minute every time)."""
+    import glob
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = "from paddle_impl.cpu_ops import bias_act_op; assert bias_act_op() is not None"
+    env = dict(os.environ, ESRGAN_TWIN_CACHE=str(tmp_path), PYTHONPATH=root)
+    runs = []
+    for _ in range(2):
+        runs.append(subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True,
+                                   timeout=600))
+        assert runs[-1].returncode == 0, runs[-1].stderr[-2000:]
+        if len(runs) == 1:
+            libraries = glob.glob(str(tmp_path / "**" / "*.so"), recursive=True)
+            assert len(libraries) == 1
+            built = os.path.getmtime(libraries[0])
+    assert "Compiling" not in runs[0].stdout + runs[0].stderr  # the build's own output goes to its build.log
+    assert runs[1].stdout == "" and "Compiling" not in runs[1].stderr
+    assert os.path.getmtime(libraries[0]) == built

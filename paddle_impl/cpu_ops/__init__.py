@@ -12,7 +12,6 @@ whose internal layout function it calls) or ``ESRGAN_TWIN_FUSED_OPS=0`` is set, 
 callers use plain Paddle ops (same values, slower); the reason is logged once.
 """
 import contextlib
-import glob
 import hashlib
 import logging
 import os
@@ -68,9 +67,10 @@ def redirect_fd(fd, file):
 
 
 @contextlib.contextmanager
-def _stderr_to(path):
-    """Send file descriptor 2 (the compiler's and cpp_extension's output) to ``path`` for the block."""
-    with open(path, "w") as fh, redirect_fd(2, fh):
+def _output_to(path):
+    """Send file descriptor 2 (the compiler's output) and sys.stdout (cpp_extension's "Compiling user custom op"
+    print) to ``path`` for the block."""
+    with open(path, "w") as fh, redirect_fd(2, fh), contextlib.redirect_stdout(fh):
         yield
 
 
@@ -89,10 +89,14 @@ def _build():
     os.makedirs(build_dir, exist_ok=True)
     log_path = os.path.join(build_dir, "build.log")
     with _file_lock(build_dir + ".lock"):
-        if not glob.glob(os.path.join(build_dir, "**", name + ".so"), recursive=True):
-            _log.info("compiling the fused bias+LeakyReLU op (once, about 10 s) into %s", build_dir)
+        library_dir = os.path.join(build_dir, name)  # where cpp_extension.load puts name.so
+        if os.path.isfile(os.path.join(library_dir, name + ".so")):
+            # built before: load it as load() would, without its setup.py subprocess and its "Compiling" print
+            from paddle.utils.cpp_extension.extension_utils import _import_module_from_library
+            return _import_module_from_library(name, library_dir).bias_act
+        _log.info("compiling the fused bias+LeakyReLU op (once, about 10 s) into %s", build_dir)
         try:
-            with _stderr_to(log_path):
+            with _output_to(log_path):
                 # libphi_core exports the oneDNN -> NCHW layout function the op calls on oneDNN-layout inputs.
                 module = load(name=name, sources=[SOURCE], extra_cxx_cflags=CXXFLAGS,
                               extra_ldflags=["-l:libphi_core.so"], build_directory=build_dir, verbose=False)
