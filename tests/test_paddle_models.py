@@ -11,7 +11,7 @@ from common_data.config.loading import load_config  # noqa: E402
 from common_data.errors import ConfigError  # noqa: E402
 from paddle_impl.engine.checkpoint import save_weights  # noqa: E402
 from paddle_impl.models import MODELS, build_model  # noqa: E402
-from paddle_impl.models.ema import ModelEMA  # noqa: E402
+from paddle_impl.models.base_model import BaseModel  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_G = {"name": "RRDBNet", "in_nc": 3, "out_nc": 3, "nf": 8, "nb": 1, "gc": 4}
@@ -82,7 +82,7 @@ def test_registry_knows_the_four_models():
 def test_ema_update_is_decay_times_shadow_plus_rest_times_param():
     paddle.seed(0)
     net = paddle.nn.Linear(3, 2)
-    ema = ModelEMA(net, decay=0.9)
+    ema = BaseModel.make_ema(net, 0.9)
     shadow_before = params(ema.shadow)
     for p in net.parameters():
         p.set_value(p + 1.0)

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from common_data.errors import ConfigError, UserError
 from torch_impl.models import MODELS, build_model
-from torch_impl.models.ema import ModelEMA
+from torch_impl.models.base_model import BaseModel
 
 G = {'name': 'RRDBNet', 'nf': 8, 'nb': 1, 'gc': 4}
 ADAM = {'name': 'Adam', 'net_names': ['generator'], 'beta1': 0.9, 'beta2': 0.99}
@@ -179,7 +179,7 @@ def test_realesrgan_net_d_init_iters_freezes_the_generator_but_trains_the_discri
 
 def test_ema_update_is_decay_times_shadow_plus_one_minus_decay_times_param():
     net = torch.nn.Linear(3, 2)
-    ema = ModelEMA(net, decay=0.9)
+    ema = BaseModel.make_ema(net, 0.9)
     shadow0 = ema.shadow.weight.detach().clone()
     with torch.no_grad():
         net.weight.add_(1.0)

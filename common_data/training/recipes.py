@@ -332,3 +332,17 @@ class RealESRGANRecipe(ESRGANRecipe):
 
     def update_generator(self):
         return self.current_iter % self.net_d_iters == 0 and self.current_iter > self.net_d_init_iters
+
+
+MODEL_RECIPES = {"BaseSRModel": SRRecipe, "ESRGAN": ESRGANRecipe, "RealESRNet": RealESRNetRecipe,
+                 "RealESRGAN": RealESRGANRecipe}
+
+
+def register_models(registry, base_model, module):
+    """Register the four training models over a backend's ``base_model`` in ``registry``: each is
+    ``class Name(Recipe, base_model)``, named in ``module``; -> {name: class}."""
+    classes = {}
+    for name, recipe in MODEL_RECIPES.items():
+        classes[name] = type(name, (recipe, base_model), {"__doc__": recipe.__doc__, "__module__": module})
+        registry.register(classes[name])
+    return classes

@@ -10,6 +10,7 @@ import numpy as np
 import paddle
 
 from common_data.errors import ConfigError
+from common_data.training.ema import ModelEMA
 from common_data.training.model_core import ModelCore
 
 from ..archs import build_arch
@@ -17,7 +18,6 @@ from ..engine.checkpoint import load_checkpoint, load_optimizer_state, optimizer
 from ..engine.lr_scheduler import build_lr_scheduler
 from ..engine.optimizer import build_optimizer
 from ..losses import build_loss
-from .ema import ModelEMA
 
 
 class BaseModel(ModelCore):
@@ -31,7 +31,10 @@ class BaseModel(ModelCore):
 
     build_arch = staticmethod(build_arch)
     build_loss = staticmethod(build_loss)
-    make_ema = staticmethod(ModelEMA)
+
+    @classmethod
+    def make_ema(cls, net, decay):
+        return ModelEMA(net, decay, ops=cls)
 
     def setup(self, device="cpu", amp_dtype=None, channels_last=False):
         """Nothing to move: paddle places tensors on its default device and trains in fp32 (engine/backend.py)."""
@@ -48,6 +51,15 @@ class BaseModel(ModelCore):
     @staticmethod
     def load_state(net, state):
         net.set_state_dict(state)
+
+    @staticmethod
+    def blend(param, source, decay):
+        """``param = decay * param + (1 - decay) * source``, in place (the EMA update)."""
+        param.set_value(decay * param + (1.0 - decay) * source.detach())
+
+    @staticmethod
+    def assign(target, source):
+        target.set_value(source)
 
     # ---- optimizers and the schedule
     def new_optimizer(self, opt_name, block, params, lr_cfg, where):

@@ -3,31 +3,14 @@
 A config's ``model.name`` is resolved through ``MODELS``.
 """
 from common_data.registry import Registry
-from common_data.training.recipes import ESRGANRecipe, RealESRGANRecipe, RealESRNetRecipe, SRRecipe
+from common_data.training.recipes import register_models
 
 from .base_model import BaseModel
 
 MODELS = Registry("model")
-
-
-@MODELS.register()
-class BaseSRModel(SRRecipe, BaseModel):
-    __doc__ = SRRecipe.__doc__
-
-
-@MODELS.register()
-class ESRGAN(ESRGANRecipe, BaseModel):
-    __doc__ = ESRGANRecipe.__doc__
-
-
-@MODELS.register()
-class RealESRNet(RealESRNetRecipe, BaseModel):
-    __doc__ = RealESRNetRecipe.__doc__
-
-
-@MODELS.register()
-class RealESRGAN(RealESRGANRecipe, BaseModel):
-    __doc__ = RealESRGANRecipe.__doc__
+_classes = register_models(MODELS, BaseModel, __name__)
+BaseSRModel, ESRGAN, RealESRNet, RealESRGAN = (_classes[name] for name in ("BaseSRModel", "ESRGAN", "RealESRNet",
+                                                                           "RealESRGAN"))
 
 
 def build_model(cfg, where="model"):

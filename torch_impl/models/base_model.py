@@ -11,6 +11,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from common_data.errors import ConfigError, first_line
+from common_data.training.ema import ModelEMA
 from common_data.training.model_core import ModelCore
 
 from ..archs import build_arch
@@ -18,7 +19,6 @@ from ..engine.checkpoint import load_checkpoint
 from ..engine.lr_scheduler import build_lr_scheduler
 from ..engine.optimizer import build_optimizer
 from ..losses import build_loss
-from .ema import ModelEMA
 
 
 class BaseModel(ModelCore):
@@ -38,7 +38,10 @@ class BaseModel(ModelCore):
 
     build_arch = staticmethod(build_arch)
     build_loss = staticmethod(build_loss)
-    make_ema = staticmethod(ModelEMA)
+
+    @classmethod
+    def make_ema(cls, net, decay):
+        return ModelEMA(net, decay, ops=cls)
 
     def setup(self, device="cpu", amp_dtype=None, channels_last=False):
         """Move nets / criteria to ``device`` (nets and inputs ``channels_last`` if asked) and remake the EMA shadow
@@ -70,6 +73,15 @@ class BaseModel(ModelCore):
     @staticmethod
     def load_state(net, state):
         net.load_state_dict(state, strict=False)
+
+    @staticmethod
+    def blend(param, source, decay):
+        """``param = decay * param + (1 - decay) * source``, in place (the EMA update)."""
+        param.mul_(decay).add_(source.detach(), alpha=1.0 - decay)
+
+    @staticmethod
+    def assign(target, source):
+        target.copy_(source)
 
     # ---- optimizers and the schedule
     def new_optimizer(self, opt_name, block, params, lr_cfg, where):
