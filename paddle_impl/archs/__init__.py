@@ -1,11 +1,13 @@
-"""Network architectures for the Paddle backend, resolved by a config's ``name:`` through ``ARCHS``."""
+"""Network architectures for the Paddle backend; a config's ``name:`` (e.g. ``RRDBNet``) is resolved through
+``ARCHS``."""
 from common_data.registry import Registry
 
-ARCHS = Registry('arch')
+ARCHS = Registry("arch")
 
 from . import rrdbnet_arch, srvgg_arch, discriminator_arch, vgg_arch  # noqa: E402,F401  (they register themselves)
 
 
 def build_arch(cfg, where=None):
-    """Build a network from a config block such as ``{'name': 'RRDBNet', 'nf': 64, ...}``."""
+    """Build a network from a config mapping such as ``{'name': 'RRDBNet', 'nf': 64, ...}``; ``where`` names the
+    config key in errors."""
     return ARCHS.build(cfg, where)

@@ -1,22 +1,22 @@
-"""RRDBNet (ESRGAN generator) with PaddleGAN's parameter names and BasicSR's scale 1 / 2 support.
+"""RRDBNet (ESRGAN generator) with BasicSR's scale 1 / 2 support. The Paddle backend keeps PaddleGAN's parameter
+names (``ppgan.models.generators.RRDBNet``), the PyTorch backend BasicSR's::
 
-State-dict keys (PaddleGAN ``ppgan.models.generators.RRDBNet``; BasicSR name in brackets)::
+    PaddleGAN (paddle_impl)              BasicSR (torch_impl)
+    conv_first                           conv_first
+    RRDB_trunk.N.RDB{1,2,3}.conv{1..5}   body.N.rdb{1,2,3}.conv{1..5}
+    trunk_conv                           conv_body
+    upconv1, upconv2                     conv_up1, conv_up2
+    HRconv                               conv_hr
+    conv_last                            conv_last
 
-    conv_first                       (conv_first)
-    RRDB_trunk.N.RDB{1,2,3}.conv{1..5} (body.N.rdb{1,2,3}.conv{1..5})
-    trunk_conv                       (conv_body)
-    upconv1, upconv2                 (conv_up1, conv_up2)
-    HRconv                           (conv_hr)
-    conv_last                        (conv_last)
-
-every one a Conv2D with ``.weight`` (OIHW) and ``.bias``, so a checkpoint converts by renaming only.
+every one a conv with ``.weight`` (OIHW) and ``.bias``, so a checkpoint converts by renaming only.
 """
 import contextlib
 import math
 
 import paddle
-import paddle.nn as nn
-import paddle.nn.functional as F
+from paddle import nn
+from paddle.nn import functional as F
 
 from common_data.errors import ConfigError
 
@@ -24,92 +24,36 @@ from ..cpu_ops import bias_act_op
 from . import ARCHS
 
 
-def default_init_weights(layers, scale=1.0):
-    """BasicSR's init: kaiming-normal (fan_in, ReLU gain) weights times ``scale``, zero biases.
+def default_init_weights(convs, scale=1.0):
+    """BasicSR's init: Kaiming-normal (fan_in, ReLU gain) weights times ``scale``, zero biases.
 
     Skipped while building a static program (``to_static`` training): its weights are set from an eager net.
     """
     if not paddle.in_dynamic_mode():
         return
     kaiming = nn.initializer.KaimingNormal()
-    for layer in layers:
-        kaiming(layer.weight)
-        layer.weight.set_value(layer.weight * scale)
-        if layer.bias is not None:
-            layer.bias.set_value(paddle.zeros_like(layer.bias))
+    for conv in convs:
+        kaiming(conv.weight)
+        conv.weight.set_value(conv.weight * scale)
+        if conv.bias is not None:
+            conv.bias.set_value(paddle.zeros_like(conv.bias))
 
 
-def torch_default_init(layer):
+def torch_default_init(conv):
     """PyTorch's default Conv2d init (uniform +-1/sqrt(fan_in) for weight and bias), so both backends start alike."""
     if not paddle.in_dynamic_mode():
         return
-    fan_in = layer.weight.shape[1] * layer.weight.shape[2] * layer.weight.shape[3]
+    fan_in = conv.weight.shape[1] * conv.weight.shape[2] * conv.weight.shape[3]
     bound = 1.0 / math.sqrt(fan_in)
     uniform = nn.initializer.Uniform(-bound, bound)
-    uniform(layer.weight)
-    if layer.bias is not None:
-        uniform(layer.bias)
-
-
-@contextlib.contextmanager
-def onednn_train_ops(net, enabled=True):
-    """Build ``net``'s forward with ops whose oneDNN backward is fast (set by the static train step on the copy it
-    traces); only ``net``'s RRDBNet layers change, other nets in the process keep their plain forward.
-
-    Paddle 3.2.2's oneDNN backward of ``leaky_relu`` and of a broadcast bias add falls to oneDNN's reference
-    kernels (``ref:any``: the conv writes NHWC, its backward blocked NCHW16c, and eltwise backward / the bias
-    reduction have no fast kernel for mixed or blocked formats), which cost about half of a static training step.
-    Inside this block each conv runs without its bias, and the bias and LeakyReLU follow as one fused C++ op
-    (``paddle_impl.cpu_ops.bias_act``); when that op cannot be built, as ``expand_as`` + add and
-    ``where(x >= 0, x, slope * x)`` on plain kernels. Both give the same values and gradients (also at x == 0) and
-    keep every parameter and state-dict name. Eager training, inference and export never enter this block.
-    """
-    layers = [layer for layer in net.sublayers(include_self=True) if isinstance(layer, (RRDBNet, ResidualDenseBlock))]
-    old = [layer.onednn_ops for layer in layers]
-    for layer in layers:
-        layer.onednn_ops = enabled
-    try:
-        yield
-    finally:
-        for layer, value in zip(layers, old):
-            layer.onednn_ops = value
-
-
-def _conv_act(conv, x, lrelu=None, onednn_ops=False):
-    """``conv(x)``, then ``lrelu`` when given; with ``onednn_ops`` (see ``onednn_train_ops``) as described there."""
-    if not onednn_ops or conv.bias is None or conv._padding_mode != 'zeros':
-        y = conv(x)
-        return y if lrelu is None else lrelu(y)
-    y = F.conv2d(x, conv.weight, None, conv._stride, conv._padding, conv._dilation, conv._groups, conv._data_format)
-    slope = 1.0 if lrelu is None else lrelu._negative_slope
-    fused = bias_act_op() if slope > 0 and conv._data_format == 'NCHW' else None
-    if fused is not None:
-        return fused(y, conv.bias, slope)
-    y = y + paddle.expand_as(conv.bias.reshape([1, -1, 1, 1]), y)
-    return y if lrelu is None else paddle.where(y >= 0, y, y * slope)  # gradient 1 at 0, as paddle's leaky_relu
-
-
-def onednn_channel_block():
-    """Channels per block of oneDNN's CPU layout: 16 with AVX-512 (nChw16c), else 8 (nChw8c)."""
-    return 16 if paddle.base.core.supports_avx512f() else 8
-
-
-def check_onednn_train_channels(net):
-    """oneDNN's training kernels fail ("std::exception") on RRDBNet's dense concats unless ``nf`` and ``gc`` are
-    multiples of its channel block (measured on AVX2: every nf or gc not a multiple of 8 fails, 8 / 16 / 24 train;
-    on AVX-512: 8 and 24 fail, 16 and 32 train);
-    -> one ConfigError naming both fixes. Other nets pass."""
-    if not isinstance(net, RRDBNet) or not len(net.RRDB_trunk):
-        return
-    block = onednn_channel_block()
-    nf, gc = net.conv_first._out_channels, net.RRDB_trunk[0].RDB1.conv1._out_channels
-    if nf % block or gc % block:
-        raise ConfigError(f"model.generator: nf {nf} / gc {gc} crash oneDNN's training kernels on this CPU; "
-                          f"set nf and gc to multiples of {block} (e.g. nf 64, gc 32) or -o model.to_static=false")
+    uniform(conv.weight)
+    if conv.bias is not None:
+        uniform(conv.bias)
 
 
 def pixel_unshuffle(x, factor):
-    """(N, C, H*f, W*f) -> (N, C*f*f, H, W), channel order as ``torch.nn.functional.pixel_unshuffle``."""
+    """(N, C, H*f, W*f) -> (N, C*f*f, H, W), channel order c*f*f + i*f + j as BasicSR's and
+    ``torch.nn.functional.pixel_unshuffle``."""
     return F.pixel_unshuffle(x, factor)
 
 
@@ -120,22 +64,16 @@ class ResidualDenseBlock(nn.Layer):
 
     def __init__(self, nf=64, gc=32):
         super().__init__()
-        self.conv1 = nn.Conv2D(nf, gc, 3, 1, 1)
-        self.conv2 = nn.Conv2D(nf + gc, gc, 3, 1, 1)
-        self.conv3 = nn.Conv2D(nf + 2 * gc, gc, 3, 1, 1)
-        self.conv4 = nn.Conv2D(nf + 3 * gc, gc, 3, 1, 1)
-        self.conv5 = nn.Conv2D(nf + 4 * gc, nf, 3, 1, 1)
+        for i in range(5):
+            setattr(self, f"conv{i + 1}", nn.Conv2D(nf + i * gc, nf if i == 4 else gc, 3, 1, 1))
         self.lrelu = nn.LeakyReLU(negative_slope=0.2)
         default_init_weights([self.conv1, self.conv2, self.conv3, self.conv4, self.conv5], 0.1)
 
     def forward(self, x):
-        lrelu, ops = self.lrelu, self.onednn_ops
-        x1 = _conv_act(self.conv1, x, lrelu, ops)
-        x2 = _conv_act(self.conv2, paddle.concat([x, x1], 1), lrelu, ops)
-        x3 = _conv_act(self.conv3, paddle.concat([x, x1, x2], 1), lrelu, ops)
-        x4 = _conv_act(self.conv4, paddle.concat([x, x1, x2, x3], 1), lrelu, ops)
-        x5 = _conv_act(self.conv5, paddle.concat([x, x1, x2, x3, x4], 1), None, ops)
-        return x5 * 0.2 + x
+        feats = [x]
+        for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
+            feats.append(_conv_act(conv, paddle.concat(feats, 1), self.lrelu, self.onednn_ops))
+        return _conv_act(self.conv5, paddle.concat(feats, 1), None, self.onednn_ops) * 0.2 + x
 
 
 class RRDB(nn.Layer):
@@ -156,9 +94,10 @@ class RRDBNet(nn.Layer):
     """ESRGAN generator. Takes PaddleGAN's (in_nc, out_nc, nf, nb, gc) or BasicSR's (num_in_ch, ...) keywords.
 
     ``scale`` 4 upsamples directly; 2 and 1 first pixel-unshuffle the input by 2 and 4 (BasicSR/Real-ESRGAN),
-    reflect-padding it to a multiple of that factor and cropping the output back, so any size works.
-    The residual-dense-block convs get BasicSR's 0.1-scaled Kaiming init; the other convs get PyTorch's default
-    init (not Paddle's) so both backends start from the same distribution.
+    reflect-padding it on the bottom / right to a multiple of that factor and cropping the output back to
+    ``scale * size``, so any size works. The residual-dense-block convs get BasicSR's 0.1-scaled Kaiming init, the
+    other convs PyTorch's default init (on Paddle too, through ``torch_default_init``), so both backends start from
+    the same distribution.
     """
 
     onednn_ops = False  # this net's own flag, set by onednn_train_ops(net)
@@ -189,18 +128,76 @@ class RRDBNet(nn.Layer):
 
     def forward(self, x):
         h, w = x.shape[2], x.shape[3]
-        feat = x
+        feat, pad_h, pad_w = x, 0, 0
         if self.unshuffle > 1:
             pad_h, pad_w = (-h) % self.unshuffle, (-w) % self.unshuffle
             if pad_h or pad_w:
-                feat = F.pad(feat, [0, pad_w, 0, pad_h], mode='reflect')
+                feat = F.pad(feat, [0, pad_w, 0, pad_h], mode="reflect")
             feat = pixel_unshuffle(feat, self.unshuffle)
         lrelu, ops = self.lrelu, self.onednn_ops
         feat = _conv_act(self.conv_first, feat, None, ops)
         feat = feat + _conv_act(self.trunk_conv, self.RRDB_trunk(feat), None, ops)
-        feat = _conv_act(self.upconv1, F.interpolate(feat, scale_factor=2, mode='nearest'), lrelu, ops)
-        feat = _conv_act(self.upconv2, F.interpolate(feat, scale_factor=2, mode='nearest'), lrelu, ops)
+        feat = _conv_act(self.upconv1, F.interpolate(feat, scale_factor=2, mode="nearest"), lrelu, ops)
+        feat = _conv_act(self.upconv2, F.interpolate(feat, scale_factor=2, mode="nearest"), lrelu, ops)
         out = _conv_act(self.conv_last, _conv_act(self.HRconv, feat, lrelu, ops), None, ops)
-        if out.shape[2] != h * self.scale or out.shape[3] != w * self.scale:
+        if pad_h or pad_w:  # crop what the padding added
             out = out[:, :, :h * self.scale, :w * self.scale]
         return out
+
+
+# ---- paddle only: the static oneDNN training step (paddle_impl/engine/static_step.py)
+@contextlib.contextmanager
+def onednn_train_ops(net, enabled=True):
+    """Build ``net``'s forward with ops whose oneDNN backward is fast (set by the static train step on the copy it
+    traces); only ``net``'s RRDBNet layers change, other nets in the process keep their plain forward.
+
+    Paddle 3.2.2's oneDNN backward of ``leaky_relu`` and of a broadcast bias add falls to oneDNN's reference
+    kernels (``ref:any``: the conv writes NHWC, its backward blocked NCHW16c, and eltwise backward / the bias
+    reduction have no fast kernel for mixed or blocked formats), which cost about half of a static training step.
+    Inside this block each conv runs without its bias, and the bias and LeakyReLU follow as one fused C++ op
+    (``paddle_impl.cpu_ops.bias_act``); when that op cannot be built, as ``expand_as`` + add and
+    ``where(x >= 0, x, slope * x)`` on plain kernels. Both give the same values and gradients (also at x == 0) and
+    keep every parameter and state-dict name. Eager training, inference and export never enter this block.
+    """
+    layers = [layer for layer in net.sublayers(include_self=True) if isinstance(layer, (RRDBNet, ResidualDenseBlock))]
+    old = [layer.onednn_ops for layer in layers]
+    for layer in layers:
+        layer.onednn_ops = enabled
+    try:
+        yield
+    finally:
+        for layer, value in zip(layers, old):
+            layer.onednn_ops = value
+
+
+def _conv_act(conv, x, lrelu=None, onednn_ops=False):
+    """``conv(x)``, then ``lrelu`` when given; with ``onednn_ops`` (see ``onednn_train_ops``) as described there."""
+    if not onednn_ops or conv.bias is None or conv._padding_mode != "zeros":
+        y = conv(x)
+        return y if lrelu is None else lrelu(y)
+    y = F.conv2d(x, conv.weight, None, conv._stride, conv._padding, conv._dilation, conv._groups, conv._data_format)
+    slope = 1.0 if lrelu is None else lrelu._negative_slope
+    fused = bias_act_op() if slope > 0 and conv._data_format == "NCHW" else None
+    if fused is not None:
+        return fused(y, conv.bias, slope)
+    y = y + paddle.expand_as(conv.bias.reshape([1, -1, 1, 1]), y)
+    return y if lrelu is None else paddle.where(y >= 0, y, y * slope)  # gradient 1 at 0, as paddle's leaky_relu
+
+
+def onednn_channel_block():
+    """Channels per block of oneDNN's CPU layout: 16 with AVX-512 (nChw16c), else 8 (nChw8c)."""
+    return 16 if paddle.base.core.supports_avx512f() else 8
+
+
+def check_onednn_train_channels(net):
+    """oneDNN's training kernels fail ("std::exception") on RRDBNet's dense concats unless ``nf`` and ``gc`` are
+    multiples of its channel block (measured on AVX2: every nf or gc not a multiple of 8 fails, 8 / 16 / 24 train;
+    on AVX-512: 8 and 24 fail, 16 and 32 train);
+    -> one ConfigError naming both fixes. Other nets pass."""
+    if not isinstance(net, RRDBNet) or not len(net.RRDB_trunk):
+        return
+    block = onednn_channel_block()
+    nf, gc = net.conv_first._out_channels, net.RRDB_trunk[0].RDB1.conv1._out_channels
+    if nf % block or gc % block:
+        raise ConfigError(f"model.generator: nf {nf} / gc {gc} crash oneDNN's training kernels on this CPU; "
+                          f"set nf and gc to multiples of {block} (e.g. nf 64, gc 32) or -o model.to_static=false")

@@ -1,16 +1,26 @@
 """Discriminators: ESRGAN's VGG-style one and Real-ESRGAN's U-Net with spectral norm.
 
 State-dict keys, for the converter:
-- VGGDiscriminator128 (BasicSR ``VGGStyleDiscriminator`` = PaddleGAN ``VGGDiscriminator128``, same names on both):
-  ``conv0_0.{weight,bias}``, ``conv0_1.weight``, ``bn0_1.*``, ``conv{1..4}_{0,1}.weight``, ``bn{1..4}_{0,1}.*``
-  (+ ``conv5_*``/``bn5_*`` for input_size 256), ``linear1.*``, ``linear2.*``. BatchNorm tensors are ``weight``,
-  ``bias``, ``running_mean``, ``running_var``, ``num_batches_tracked`` (paddle: ``_mean``, ``_variance``, no
-  counter). Linear weights are (out, in) here and (in, out) in paddle: transpose when converting.
-- UNetDiscriminatorSN (Real-ESRGAN): ``conv0.{weight,bias}``, ``conv9.{weight,bias}``; ``conv1..conv8`` carry
-  ``torch.nn.utils.spectral_norm``, whose state dict holds ``convN.weight_orig`` (parameter, OIHW),
-  ``convN.weight_u`` (buffer, shape (out,)) and ``convN.weight_v`` (buffer, shape (in*kh*kw,)); the normalised
-  ``weight`` itself is recomputed on every forward and is not saved. Paddle's ``paddle.nn.utils.spectral_norm``
-  saves the same three names with the same shapes (plus nothing else in its state dict).
+
+- VGGDiscriminator128 (PaddleGAN's ``VGGDiscriminator128`` = BasicSR's ``VGGStyleDiscriminator``, same names)::
+
+    conv0_0.{weight,bias}; conv{0_1,1_0,1_1,...,4_1}.weight (no bias); bn{0_1,1_0,...,4_1}.*;
+    conv5_0 / conv5_1 / bn5_* only for input_size 256; linear1.{weight,bias}; linear2.{weight,bias}
+
+  Framework differences: Linear weights are [in, out] in Paddle and [out, in] in PyTorch (transpose); BatchNorm
+  keeps ``_mean`` / ``_variance`` in Paddle where PyTorch has ``running_mean`` / ``running_var`` and a
+  ``num_batches_tracked`` counter that Paddle lacks (drop it / set it to 0).
+
+- UNetDiscriminatorSN (Real-ESRGAN): conv0.{weight,bias}; conv1..conv8 spectral-normed, no bias;
+  conv9.{weight,bias}. ``paddle.nn.utils.spectral_norm`` and ``torch.nn.utils.spectral_norm`` store, per normed
+  conv, the same keys with the same shapes and meaning::
+
+    convK.weight_orig  [out, in, kh, kw]   the parameter (weight = weight_orig / sigma)
+    convK.weight_u     [out]               power-iteration left vector (buffer)
+    convK.weight_v     [in*kh*kw]          power-iteration right vector (buffer)
+
+  ``convK.weight`` itself is recomputed before every forward and is not in the state dict on either side.
+  Power iterations run in train mode only.
 """
 from torch import nn
 from torch.nn import functional as F
@@ -23,82 +33,85 @@ from . import ARCHS
 
 @ARCHS.register()
 class VGGDiscriminator128(nn.Module):
-    """VGG-style discriminator for 128x128 (or 256x256) patches; one logit per image.
+    """VGG-style discriminator (ESRGAN) for 128x128 (or 256x256) inputs; logits of shape (N, 1).
 
-    Accepts PaddleGAN's ``in_channels`` and BasicSR's ``num_in_ch`` spellings; also registered as
-    ``VGGStyleDiscriminator``.
+    Takes PaddleGAN's ``in_channels`` (and its ``norm_layer="batch"``) or BasicSR's ``num_in_ch``; also registered
+    as ``VGGStyleDiscriminator``.
     """
 
-    def __init__(self, in_channels=3, num_feat=64, input_size=128, *, num_in_ch=None, norm_layer='batch'):
+    def __init__(self, in_channels=3, num_feat=64, input_size=128, *, num_in_ch=None, norm_layer="batch"):
         super().__init__()
         in_channels = in_channels if num_in_ch is None else num_in_ch
         if input_size not in (128, 256):
             raise ConfigError(f"VGGDiscriminator128: input_size must be 128 or 256 (the GT patch size), "
                               f"got {input_size!r}")
-        if norm_layer != 'batch':
+        if norm_layer != "batch":
             raise ConfigError(f"VGGDiscriminator128: only norm_layer 'batch' is supported, got {norm_layer!r}")
         self.input_size = input_size
-        n_stages = 5 if input_size == 128 else 6
-        widths = [num_feat * min(2 ** i, 8) for i in range(n_stages)]
-        self.conv0_0 = nn.Conv2d(in_channels, num_feat, 3, 1, 1, bias=True)
-        self.conv0_1 = nn.Conv2d(num_feat, num_feat, 4, 2, 1, bias=False)
-        self.bn0_1 = nn.BatchNorm2d(num_feat)
-        for i in range(1, n_stages):
-            setattr(self, f'conv{i}_0', nn.Conv2d(widths[i - 1], widths[i], 3, 1, 1, bias=False))
-            setattr(self, f'bn{i}_0', nn.BatchNorm2d(widths[i]))
-            setattr(self, f'conv{i}_1', nn.Conv2d(widths[i], widths[i], 4, 2, 1, bias=False))
-            setattr(self, f'bn{i}_1', nn.BatchNorm2d(widths[i]))
-        self.n_stages = n_stages
-        self.linear1 = nn.Linear(widths[-1] * 4 * 4, 100)
+        f = num_feat
+        # (name suffix, in, out, kernel, stride); every conv but conv0_0 is bias-free and followed by a BatchNorm.
+        stages = [("0_1", f, f, 4, 2),
+                  ("1_0", f, 2 * f, 3, 1), ("1_1", 2 * f, 2 * f, 4, 2),
+                  ("2_0", 2 * f, 4 * f, 3, 1), ("2_1", 4 * f, 4 * f, 4, 2),
+                  ("3_0", 4 * f, 8 * f, 3, 1), ("3_1", 8 * f, 8 * f, 4, 2),
+                  ("4_0", 8 * f, 8 * f, 3, 1), ("4_1", 8 * f, 8 * f, 4, 2)]
+        if input_size == 256:
+            stages += [("5_0", 8 * f, 8 * f, 3, 1), ("5_1", 8 * f, 8 * f, 4, 2)]
+        self.conv0_0 = nn.Conv2d(in_channels, f, 3, 1, 1)
+        self.stage_names = [s[0] for s in stages]
+        for name, cin, cout, k, stride in stages:
+            setattr(self, "conv" + name, nn.Conv2d(cin, cout, k, stride, 1, bias=False))
+            setattr(self, "bn" + name, nn.BatchNorm2d(cout))
+        self.linear1 = nn.Linear(8 * f * 4 * 4, 100)
         self.linear2 = nn.Linear(100, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2)
 
     def blocks(self):
         """``[(block, [parameter-name prefixes])]`` in forward order (FreezeD, common_data.training.freeze_d)."""
-        stages = ['0_1'] + [f'{i}_{j}' for i in range(1, self.n_stages) for j in (0, 1)]
-        return ([('conv0_0', ['conv0_0.'])] + [(f'conv{s}', [f'conv{s}.', f'bn{s}.']) for s in stages]
-                + [('linear1', ['linear1.']), ('linear2', ['linear2.'])])
+        return ([("conv0_0", ["conv0_0."])] + [("conv" + s, [f"conv{s}.", f"bn{s}."]) for s in self.stage_names]
+                + [("linear1", ["linear1."]), ("linear2", ["linear2."])])
 
     def forward(self, x, return_feats=False):
         """Logits (N, 1); with ``return_feats`` also the activations after every block but the last (feature
         matching): conv0_0, conv0_1, ..., conv4_1 (conv + BatchNorm + LeakyReLU), linear1."""
-        if tuple(x.shape[-2:]) != (self.input_size, self.input_size):
-            raise UserError(f"VGGDiscriminator128: got a {x.shape[-2]}x{x.shape[-1]} input but input_size is "
-                            f"{self.input_size}; make the GT patch size equal the discriminator's input_size")
+        if x.shape[2] != self.input_size or x.shape[3] != self.input_size:
+            raise UserError(f"VGGDiscriminator128: got a {x.shape[2]}x{x.shape[3]} input but input_size is "
+                            f"{self.input_size}; make gt_size (the GT patch size) equal the discriminator's input_size")
         feats = [self.lrelu(self.conv0_0(x))]
-        feats.append(self.lrelu(self.bn0_1(self.conv0_1(feats[-1]))))
-        for i in range(1, self.n_stages):
-            feats.append(self.lrelu(getattr(self, f'bn{i}_0')(getattr(self, f'conv{i}_0')(feats[-1]))))
-            feats.append(self.lrelu(getattr(self, f'bn{i}_1')(getattr(self, f'conv{i}_1')(feats[-1]))))
-        feats.append(self.lrelu(self.linear1(feats[-1].flatten(1))))
+        for name in self.stage_names:
+            feats.append(self.lrelu(getattr(self, "bn" + name)(getattr(self, "conv" + name)(feats[-1]))))
+        # reshape, not flatten: Paddle's flatten has no second-order gradient (WGAN-GP penalty)
+        feats.append(self.lrelu(self.linear1(feats[-1].reshape([feats[-1].shape[0], -1]))))
         out = self.linear2(feats[-1])
         return (out, feats) if return_feats else out
 
 
-ARCHS.register(VGGDiscriminator128, name='VGGStyleDiscriminator')
+ARCHS.register(VGGDiscriminator128, name="VGGStyleDiscriminator")
 
 
 @ARCHS.register()
 class UNetDiscriminatorSN(nn.Module):
-    """Real-ESRGAN's U-Net discriminator: per-pixel logits, spectral norm on conv1..conv8."""
+    """Real-ESRGAN's U-Net discriminator with spectral norm on conv1..conv8; per-pixel logits (N, 1, H, W), H and
+    W multiples of 8."""
 
     def __init__(self, num_in_ch=3, num_feat=64, skip_connection=True):
         super().__init__()
         self.skip_connection = skip_connection
-        self.conv0 = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
-        self.conv1 = spectral_norm(nn.Conv2d(num_feat, num_feat * 2, 4, 2, 1, bias=False))
-        self.conv2 = spectral_norm(nn.Conv2d(num_feat * 2, num_feat * 4, 4, 2, 1, bias=False))
-        self.conv3 = spectral_norm(nn.Conv2d(num_feat * 4, num_feat * 8, 4, 2, 1, bias=False))
-        self.conv4 = spectral_norm(nn.Conv2d(num_feat * 8, num_feat * 4, 3, 1, 1, bias=False))
-        self.conv5 = spectral_norm(nn.Conv2d(num_feat * 4, num_feat * 2, 3, 1, 1, bias=False))
-        self.conv6 = spectral_norm(nn.Conv2d(num_feat * 2, num_feat, 3, 1, 1, bias=False))
-        self.conv7 = spectral_norm(nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=False))
-        self.conv8 = spectral_norm(nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=False))
-        self.conv9 = nn.Conv2d(num_feat, 1, 3, 1, 1)
+        f = num_feat
+        self.conv0 = nn.Conv2d(num_in_ch, f, 3, 1, 1)
+        self.conv1 = spectral_norm(nn.Conv2d(f, 2 * f, 4, 2, 1, bias=False))
+        self.conv2 = spectral_norm(nn.Conv2d(2 * f, 4 * f, 4, 2, 1, bias=False))
+        self.conv3 = spectral_norm(nn.Conv2d(4 * f, 8 * f, 4, 2, 1, bias=False))
+        self.conv4 = spectral_norm(nn.Conv2d(8 * f, 4 * f, 3, 1, 1, bias=False))
+        self.conv5 = spectral_norm(nn.Conv2d(4 * f, 2 * f, 3, 1, 1, bias=False))
+        self.conv6 = spectral_norm(nn.Conv2d(2 * f, f, 3, 1, 1, bias=False))
+        self.conv7 = spectral_norm(nn.Conv2d(f, f, 3, 1, 1, bias=False))
+        self.conv8 = spectral_norm(nn.Conv2d(f, f, 3, 1, 1, bias=False))
+        self.conv9 = nn.Conv2d(f, 1, 3, 1, 1)
 
     def blocks(self):
         """``[(block, [parameter-name prefixes])]`` in forward order (FreezeD, common_data.training.freeze_d)."""
-        return [(f'conv{i}', [f'conv{i}.']) for i in range(10)]
+        return [(f"conv{i}", [f"conv{i}."]) for i in range(10)]
 
     def forward(self, x, return_feats=False):
         """Per-pixel logits (N, 1, H, W); with ``return_feats`` also the activations after conv0 .. conv8 (after
@@ -106,8 +119,7 @@ class UNetDiscriminatorSN(nn.Module):
         def act(t):
             return F.leaky_relu(t, negative_slope=0.2)
 
-        def up(t):
-            return F.interpolate(t, scale_factor=2, mode='bilinear', align_corners=False)
+        up = upsample2x
 
         x0 = act(self.conv0(x))
         x1 = act(self.conv1(x0))
@@ -126,3 +138,8 @@ class UNetDiscriminatorSN(nn.Module):
         x8 = act(self.conv8(x7))
         out = self.conv9(x8)
         return (out, [x0, x1, x2, x3, x4, x5, x6, x7, x8]) if return_feats else out
+
+
+def upsample2x(t):
+    """Bilinear x2 upsampling with align_corners=False (torch's ``F.interpolate``)."""
+    return F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)

