@@ -1,5 +1,6 @@
 """tools/export_onnx.py: dynamic batch/H/W graphs from both frameworks, checked with onnxruntime."""
 import os
+import re
 import sys
 
 import numpy as np
@@ -58,8 +59,11 @@ def test_cli_verify_prints_the_difference(tmp_path, capsys):
     weights = save(tiny(4), tmp_path, "torch")
     assert ex.main([str(weights), str(tmp_path / "m.onnx"), "--backend", "paddle", "--verify",
                     "--verify-size", "9", "14"]) == 0
-    out = capsys.readouterr().out
-    assert "exported from paddle" in out and "verify: max |onnxruntime - paddle| = " in out
+    captured = capsys.readouterr()
+    assert "exported from paddle" in captured.out and "verify: max |onnxruntime - paddle| = " in captured.out
+    # each long step says when it starts and how long it took (stderr: the results stay alone on stdout)
+    assert re.search(r"^exporting .*m\.onnx \.\.\.\n.*m\.onnx: done in [0-9.]+ s$", captured.err, re.M | re.S)
+    assert re.search(r"^verifying .* with onnxruntime: done in [0-9.]+ s$", captured.err, re.M)
 
 
 def test_verify_past_tolerance_exits_with_status_1(tmp_path):

@@ -26,6 +26,7 @@ from common_data.weights import ncnn_reader as ncnn
 from common_data.weights import ncnn_export as ncnn_export
 from common_data.weights import files as WF
 from common_data.weights import naming as W
+from esrgan_twin.stage import stage
 from common_data.weights.checkpoints import atomic_write
 from common_data.errors import UserError
 from esrgan_twin.command_errors import CheckFailed
@@ -321,6 +322,7 @@ def main(argv=None):
               f"files do), so {out} upscales x{canonical.hparams['upscale']}: infer.py -s {lost} resizes it (Lanczos), "
               f"-n {inputs[0]} reproduces ncnn's bicubic")
     if args.verify:
-        verify_frameworks(canonical, args.tol)
+        with stage("verifying: paddle and torch on one random input"):
+            verify_frameworks(canonical, args.tol)
     return 0
 

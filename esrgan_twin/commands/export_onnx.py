@@ -18,6 +18,7 @@ import os
 import numpy as np
 
 from esrgan_twin.commands import convert as cw
+from esrgan_twin.stage import stage
 from common_data.weights import naming as W
 from common_data.errors import UserError, first_line
 
@@ -104,9 +105,11 @@ def main(argv=None):
     args = parse_args(argv)
     if not args.output.lower().endswith(".onnx"):
         raise UserError(f"{args.output}: the output must end in .onnx")
-    canonical, backend, forward = export(args.weights, args.output, args.backend, args.key)
+    with stage(f"exporting {args.weights} to {args.output}"):
+        canonical, backend, forward = export(args.weights, args.output, args.backend, args.key)
     print(f"{args.weights}: {canonical.describe()} -> {args.output} (exported from {backend}, opset {OPSET})")
     if args.verify:
-        verify(args.output, forward, canonical, args.tol, size=tuple(args.verify_size), backend=backend)
+        with stage(f"verifying {args.output} with onnxruntime"):
+            verify(args.output, forward, canonical, args.tol, size=tuple(args.verify_size), backend=backend)
     return 0
 

@@ -29,6 +29,7 @@ from common_data.cache import cache_dir
 from common_data.config.loading import load_config
 from common_data.training.run_folders import run_config_hint
 from esrgan_twin.shipped_configs import resolve_config
+from esrgan_twin.stage import stage
 from common_data.errors import ConfigError, UserError
 
 DEFAULT_OUTPUT_DIR = "inference_model"
@@ -191,7 +192,7 @@ def main(argv=None):
         raise UserError(f"--load: file not found: {args.load}")
     shapes = parse_inputs_size(args.inputs_size)
     cw._import("paddle")
-    with run_config_hint(args.load, args.config_file):
+    with run_config_hint(args.load, args.config_file), stage(f"exporting {args.load} to {args.output_dir}"):
         written = export(cfg, args.load, shapes, args.output_dir, args.key)
     print(f"{args.load} -> {', '.join(written)} (input {';'.join(','.join(map(str, s)) for s in shapes)})")
     return 0
