@@ -10,16 +10,49 @@ from test_paddle_models import CONST_LR, MODEL_CFGS, TWO_OPTS, fixed_batch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRAMEWORK_TOKENS = re.compile(r"PyTorch|Paddle|Torch|paddle|torch")
-TWIN_FILES = ["engine/trainer.py", "engine/run.py"]
+# Twin files: lines that still differ once framework tokens are replaced (measured 2026-12-02). Most are framework
+# API lines (nn.Conv2D / nn.Conv2d, axis= / dim=, stop_gradient / requires_grad); the adapters (engine/, deploy.py,
+# models/base_model.py) and rrdbnet_arch.py (PaddleGAN's names and the oneDNN static-step helpers) differ by nature.
+# A bound may only go down; a new twin file needs a row.
+TWIN_BOUNDS = {
+    "archs/__init__.py": 0, "archs/discriminator_arch.py": 44, "archs/rrdbnet_arch.py": 140,
+    "archs/srvgg_arch.py": 27, "archs/vgg_arch.py": 17,
+    "losses/__init__.py": 0, "losses/edge_loss.py": 8, "losses/gan_loss.py": 10, "losses/perceptual_loss.py": 2,
+    "losses/pixel_loss.py": 2, "metrics.py": 11,
+    "models/__init__.py": 0, "models/base_model.py": 129,
+    "engine/__init__.py": 0, "engine/run.py": 0, "engine/trainer.py": 0, "engine/backend.py": 113,
+    "engine/checkpoint.py": 78, "engine/data.py": 38, "engine/lr_scheduler.py": 62, "engine/optimizer.py": 35,
+    "deploy.py": 76,
+}
+NOT_TWINS = {"__init__.py"}  # the package's own set-up: paddle's sets flags and silences its logging
 RECIPE_METHODS = ["train_iter", "generator_losses", "discriminator_step", "pixel_target", "percep_target",
                   "gan_target", "update_generator", "require"]
 
 
-@pytest.mark.parametrize("path", TWIN_FILES)
-def test_twin_files_differ_only_in_framework_tokens(path):
-    texts = [FRAMEWORK_TOKENS.sub("FW", open(os.path.join(ROOT, f"{fw}_impl", path), encoding="utf-8").read())
-             for fw in ("paddle", "torch")]
-    assert texts[0] == texts[1]
+def twin_paths():
+    found = set()
+    for fw in ("paddle", "torch"):
+        base = os.path.join(ROOT, f"{fw}_impl")
+        for folder, _, files in os.walk(base):
+            found |= {os.path.relpath(os.path.join(folder, f), base) for f in files if f.endswith(".py")}
+    return {p for p in found if all(os.path.isfile(os.path.join(ROOT, f"{fw}_impl", p)) for fw in ("paddle", "torch"))}
+
+
+def differing_lines(path):
+    import difflib
+    texts = [[FRAMEWORK_TOKENS.sub("FW", line) for line in open(os.path.join(ROOT, f"{fw}_impl", path),
+                                                                 encoding="utf-8")] for fw in ("paddle", "torch")]
+    return sum(1 for line in difflib.unified_diff(*texts, n=0)
+               if line[:1] in "+-" and not line.startswith(("+++", "---")))
+
+
+def test_every_twin_file_has_a_bound():
+    assert twin_paths() - NOT_TWINS == set(TWIN_BOUNDS)
+
+
+@pytest.mark.parametrize("path", sorted(TWIN_BOUNDS))
+def test_twin_files_differ_only_in_framework_tokens_and_api_lines(path):
+    assert differing_lines(path) <= TWIN_BOUNDS[path], f"diff paddle_impl/{path} torch_impl/{path}"
 
 
 def models():
