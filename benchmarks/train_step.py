@@ -1,7 +1,9 @@
 """Paddle vs PyTorch RRDBNet training-step time, measured side by side (round-robin, medians).
 
 Each engine runs in its own subprocess because Paddle's threading and oneDNN flags must be set before
-``import paddle``. Prints a Markdown table of seconds per step and the ratio to PyTorch fp32.
+``import paddle``. Prints a Markdown table of seconds per step, the ratio to PyTorch fp32, and GFLOP/s: a training
+step counts 3 x the forward convolutions' FLOPs (forward, input gradient, weight gradient; 2 x MACs from the layer
+shapes, benchmarks/inference.py), next to numpy's fp32 sgemm measured in the same run.
 
     python benchmarks/train_step.py --nb 6 23 --batch 4 --lq 32 --steps 5 --rounds 2
 """
@@ -13,6 +15,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN_FLOPS_PER_MAC = 2 * 3  # a MAC is 2 FLOPs; backward computes input and weight gradients: ~2x the forward
 
 # name -> (extra environment, worker arguments)
 ENGINES = {
@@ -117,6 +120,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.engine:
         return worker(args)
+    from inference import conv_macs_per_pixel, sgemm_gflops  # benchmarks/inference.py (this script's folder)
+    sgemm = [sgemm_gflops()]
     results, firsts = {}, {}
     for nb in args.nb:
         for _ in range(args.rounds):
@@ -125,22 +130,27 @@ def main(argv=None):
                 if r is not None:
                     results.setdefault((name, nb), []).append(r["median"])
                     firsts.setdefault((name, nb), []).append(r["first"])
+        sgemm.append(sgemm_gflops())
+    reference = statistics.median(sgemm)
     print(f"RRDBNet training step, batch {args.batch}, {args.lq}²→{args.lq * 4}², L1 + Adam, "
-          f"{args.threads} threads, medians of {args.rounds} rounds × {args.steps} steps\n")
-    head = "| engine | " + " | ".join(f"nb={nb} s/step | vs torch | first step s" for nb in args.nb) + " |"
+          f"{args.threads} threads, medians of {args.rounds} rounds × {args.steps} steps; numpy sgemm (1024³ "
+          f"float32) in this run: {reference:.1f} GFLOP/s; GFLOP/s counts 3 × the forward convolutions\n")
+    head = "| engine | " + " | ".join(f"nb={nb} s/step | vs torch | GFLOP/s | / sgemm | first step s"
+                                      for nb in args.nb) + " |"
     print(head)
-    print("|---" * (1 + 3 * len(args.nb)) + "|")
+    print("|---" * (1 + 5 * len(args.nb)) + "|")
     for name in args.engines:
         row = [name]
         for nb in args.nb:
             ts = results.get((name, nb))
             ref = results.get(("torch fp32", nb))
             if not ts:
-                row += ["failed", "", ""]
+                row += ["failed", "", "", "", ""]
                 continue
             t = statistics.median(ts)
-            row += [f"{t:.2f}", f"{t / statistics.median(ref):.2f}" if ref else "",
-                    f"{statistics.median(firsts[(name, nb)]):.1f}"]
+            gflops = TRAIN_FLOPS_PER_MAC * conv_macs_per_pixel(nb) * args.batch * args.lq ** 2 / t / 1e9
+            row += [f"{t:.2f}", f"{t / statistics.median(ref):.2f}" if ref else "", f"{gflops:.1f}",
+                    f"{gflops / reference:.2f}", f"{statistics.median(firsts[(name, nb)]):.1f}"]
         print("| " + " | ".join(row) + " |")
     return 0
 
