@@ -6,12 +6,12 @@ The trainer drives a model as PaddleGAN's does: ``setup_input(batch)``, then ``t
 steps on the last), then ``end_iteration()`` (EMA update). The recipes (common_data/training/recipes.py) write the
 losses; each backend's ``models/base_model.py`` (``BaseModel``) supplies only what needs its framework:
 
-  framework ("paddle" / "torch"), build_arch(cfg, where), build_loss(cfg, where), make_ema(net, decay),
-  net(name) (unwrapped from the multi-process wrapper), set_trainable(param, flag), load_state(net, state), new_optimizer(opt_name, block, params,
-  lr_cfg, where), step_schedulers(), current_lr, scheduler_state(), load_scheduler_state(state),
-  clear_grad(optimizer), optimizer_step(optimizer), backward(loss), optimizer_state(opt_name),
-  load_optimizer_state(opt_name, state, source), to_tensor(array), to_numpy(tensor), autocast(), no_grad(),
-  fp32(tensor), load_file(path, what).
+  framework ("paddle" / "torch"), build_arch(cfg, where), build_loss(cfg, where), net(name) (unwrapped from
+  the multi-process wrapper), set_trainable(param, flag), load_state(net, state), blend(param, source, decay) and
+  assign(target, source) (the EMA's update), new_optimizer(opt_name, block, params, lr_cfg, where),
+  step_schedulers(), current_lr, scheduler_state(), load_scheduler_state(state), clear_grad(optimizer),
+  optimizer_step(optimizer), backward(loss), optimizer_state(opt_name), load_optimizer_state(opt_name, state,
+  source), to_tensor(array), to_numpy(tensor), autocast(), no_grad(), fp32(tensor), load_file(path, what).
 
 Nets are used only through what paddle and torch share: ``parameters()``, ``named_parameters()``, ``state_dict()``,
 ``train()`` / ``eval()`` / ``training`` and calling them.
@@ -22,6 +22,7 @@ from ..data.visual import chw_to_uint8
 from ..errors import ConfigError, few
 from ..metrics.output_checks import check_finite_output
 from ..weights.naming import STRIPPED_PREFIXES, pick_net_state
+from .ema import ModelEMA
 from .steps import to_static_choice
 
 INPUT_KEYS = ("lq", "gt", "gt_usm")
@@ -59,6 +60,11 @@ class ModelCore:
 
     def build_criterion(self, cfg, where):
         return self.build_loss(cfg, where) if cfg else None
+
+    @classmethod
+    def make_ema(cls, net, decay):
+        """An EMA shadow of ``net`` whose framework steps are this backend's primitives."""
+        return ModelEMA(net, decay, ops=cls)
 
     def setup_ema(self):
         """The EMA shadow of the generator (``ema_decay`` > 0), a copy of it as it is now."""

@@ -338,11 +338,11 @@ MODEL_RECIPES = {"BaseSRModel": SRRecipe, "ESRGAN": ESRGANRecipe, "RealESRNet": 
                  "RealESRGAN": RealESRGANRecipe}
 
 
-def register_models(registry, base_model, module):
-    """Register the four training models over a backend's ``base_model`` in ``registry``: each is
-    ``class Name(Recipe, base_model)``, named in ``module``; -> {name: class}."""
-    classes = {}
+def model_registry(base_model, module):
+    """The registry of the four training models over a backend's ``base_model``: each is
+    ``class Name(Recipe, base_model)``, named in ``module``; a config's ``model.name`` picks one."""
+    from ..registry import Registry
+    registry = Registry("model")
     for name, recipe in MODEL_RECIPES.items():
-        classes[name] = type(name, (recipe, base_model), {"__doc__": recipe.__doc__, "__module__": module})
-        registry.register(classes[name])
-    return classes
+        registry.register(type(name, (recipe, base_model), {"__doc__": recipe.__doc__, "__module__": module}))
+    return registry

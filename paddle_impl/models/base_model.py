@@ -10,7 +10,6 @@ import numpy as np
 import paddle
 
 from common_data.errors import ConfigError
-from common_data.training.ema import ModelEMA
 from common_data.training.model_core import ModelCore
 
 from ..archs import build_arch
@@ -31,10 +30,6 @@ class BaseModel(ModelCore):
 
     build_arch = staticmethod(build_arch)
     build_loss = staticmethod(build_loss)
-
-    @classmethod
-    def make_ema(cls, net, decay):
-        return ModelEMA(net, decay, ops=cls)
 
     def setup(self, device="cpu", amp_dtype=None, channels_last=False):
         """Nothing to move: paddle places tensors on its default device and trains in fp32 (engine/backend.py)."""

@@ -1,18 +1,11 @@
-"""Training models for the PyTorch backend: the recipes of common_data/training/recipes.py over its BaseModel.
+"""Training models for the PyTorch backend: the recipes of common_data/training/recipes.py over its BaseModel;
+``build_model(cfg)`` builds the one a config's ``model.name`` names."""
+from functools import partial
 
-A config's ``model.name`` is resolved through ``MODELS``.
-"""
-from common_data.registry import Registry
-from common_data.training.recipes import register_models
+from common_data.training.recipes import MODEL_RECIPES, model_registry
 
 from .base_model import BaseModel
 
-MODELS = Registry("model")
-_classes = register_models(MODELS, BaseModel, __name__)
-BaseSRModel, ESRGAN, RealESRNet, RealESRGAN = (_classes[name] for name in ("BaseSRModel", "ESRGAN", "RealESRNet",
-                                                                           "RealESRGAN"))
-
-
-def build_model(cfg, where="model"):
-    """Build the model named by ``cfg.name`` from the ``model:`` block."""
-    return MODELS.build(cfg, where)
+MODELS = model_registry(BaseModel, __name__)
+BaseSRModel, ESRGAN, RealESRNet, RealESRGAN = map(MODELS.get, MODEL_RECIPES)
+build_model = partial(MODELS.build, where="model")

@@ -11,7 +11,6 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from common_data.errors import ConfigError, first_line
-from common_data.training.ema import ModelEMA
 from common_data.training.model_core import ModelCore
 
 from ..archs import build_arch
@@ -38,10 +37,6 @@ class BaseModel(ModelCore):
 
     build_arch = staticmethod(build_arch)
     build_loss = staticmethod(build_loss)
-
-    @classmethod
-    def make_ema(cls, net, decay):
-        return ModelEMA(net, decay, ops=cls)
 
     def setup(self, device="cpu", amp_dtype=None, channels_last=False):
         """Move nets / criteria to ``device`` (nets and inputs ``channels_last`` if asked) and remake the EMA shadow
