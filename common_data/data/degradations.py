@@ -397,7 +397,8 @@ def usm_sharp(img, weight=0.5, radius=50, threshold=10, crop=None):
     blur = cv2.sepFilter2D(img[a0:a1, b0:b1], -1, g, g, borderType=cv2.BORDER_REFLECT_101)
     c0, d0, c1, d1 = window(r)  # the soft mask is right on the crop, r inside this one
     residual = img[c0:c1, d0:d1] - blur[c0 - a0:c1 - a0, d0 - b0:d1 - b0]
-    mask = cv2.compare(cv2.absdiff(residual, 0), threshold / 255, cv2.CMP_GT)  # 0 / 255, uint8
+    # 0 / 255, uint8; the threshold as a 4-tuple: OpenCV 5 reads a bare number as (t, 0, 0, 0), one value per channel
+    mask = cv2.compare(cv2.absdiff(residual, 0), (threshold / 255,) * 4, cv2.CMP_GT)
     soft = cv2.sepFilter2D(mask, cv2.CV_32F, g, g / 255, borderType=cv2.BORDER_REFLECT_101)
     soft = soft[y - c0:y - c0 + h, x - d0:x - d0 + w]
     residual = residual[y - c0:y - c0 + h, x - d0:x - d0 + w]
