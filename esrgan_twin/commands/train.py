@@ -20,7 +20,7 @@ from common_data.training.steps import AUTO, static_step_fits, to_static_choice
 from esrgan_twin.command_errors import run_command
 from esrgan_twin.shipped_configs import resolve_config
 DEMO_CONFIG = "esrgan_psnr_x4_demo"
-DEMO_DATA = os.path.join("data", "animeSR")
+DEMO_DATA = os.path.join("data", "demo")  # its own folder: data/animeSR is the user guide's
 RUNNERS = {"paddle": "paddle_impl.engine.run", "torch": "torch_impl.engine.run"}
 INSTALL = {"paddle": "pip install paddlepaddle==3.2.2",
            "torch": "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu (or a CUDA build)"}

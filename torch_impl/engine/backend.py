@@ -112,11 +112,8 @@ class TorchBackend:
                     net, device_ids=ids, find_unused_parameters=bool(cfg.get("find_unused_parameters", False)))
 
     def step_strategy(self, model, cfg):
-        """Eager: ``model.to_static`` names the Paddle backend's static-graph step, which PyTorch has no use for."""
-        step = EagerStep()
-        if model.to_static:
-            step.why = "model.to_static is the paddle backend's static-graph step; PyTorch trains eagerly"
-        return step
+        """Eager (``model.to_static`` names the paddle backend's static-graph step)."""
+        return EagerStep()
 
     def build_dataloader(self, cfg_block, is_train, distributed, seed):
         return build_dataloader(cfg_block, is_train, distributed, seed)
