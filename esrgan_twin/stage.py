@@ -6,8 +6,9 @@ import time
 
 @contextlib.contextmanager
 def stage(what: str):
-    """``what ...`` on stderr now, ``what: done in N s`` when the block ends without an error."""
-    print(f"{what} ...", file=sys.stderr, flush=True)
+    """``what ...`` now, ``what: done in N s`` when the block ends without an error (stdout, with the results: stderr
+    holds errors alone)."""
+    print(f"{what} ...", file=sys.stdout, flush=True)
     start = time.monotonic()
     yield
-    print(f"{what}: done in {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
+    print(f"{what}: done in {time.monotonic() - start:.1f} s", file=sys.stdout, flush=True)
