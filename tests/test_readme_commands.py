@@ -16,20 +16,44 @@ TOOLS = {"main": "train", "convert_weights": "convert", "export_onnx": "export_o
          "make_demo_data": "demo_data"}
 
 
-def readme_commands():
-    """(line, module, argv) of every ``python tools/X.py`` / ``esrgan-twin SUB`` command in the README's bash blocks."""
-    found = []
-    for block in re.findall(r"```bash\n(.*?)```", README, re.S):
-        for line in block.replace("\\\n", " ").splitlines():
+def _bash_block_commands():
+    """(README offset, line, words) of every ``python tools/X.py`` / ``esrgan-twin SUB`` command in the bash blocks."""
+    for block in re.finditer(r"```bash\n(.*?)```", README, re.S):
+        for n, line in enumerate(block.group(1).replace("\\\n", " ").splitlines()):
             for segment in " ".join(shlex.split(line, comments=True)).split(" && "):
                 words = shlex.split(segment)
                 if len(words) >= 2 and words[0] == "python" and words[1].startswith("tools/"):
-                    found.append((line, TOOLS[os.path.basename(words[1])[:-3]], words[2:]))
+                    yield (block.start(1), n), line, words
                 elif words and words[0] == "esrgan-twin" and len(words) > 1 and not words[1].startswith("-"):
-                    module = COMMANDS[words[1]][0]
-                    if module:
-                        found.append((line, module, words[2:]))
-    return found
+                    if COMMANDS[words[1]][0]:
+                        yield (block.start(1), n), line, words
+
+
+def readme_commands():
+    """(line, module, argv) of every ``python tools/X.py`` / ``esrgan-twin SUB`` command in the README's bash blocks."""
+    return [(line, TOOLS[os.path.basename(words[1])[:-3]] if words[0] == "python" else COMMANDS[words[1]][0],
+             words[2:]) for _, line, words in _bash_block_commands()]
+
+
+# an inline code span of the README's prose is a command when it starts with one of these
+INLINE_LAUNCHERS = ("python tools/", "python -m paddle.distributed.launch ", "torchrun ", "esrgan-twin")
+
+
+def readme_inline_commands():
+    """(README offset, span, words) of every inline code span in the README's prose (outside fenced blocks) that starts
+    with one of INLINE_LAUNCHERS; a span broken over lines is joined with one space."""
+    prose = re.sub(r"```.*?```", lambda m: re.sub(r"[^\n]", " ", m.group(0)), README, flags=re.S)  # same offsets
+    for m in re.finditer(r"`([^`]+)`", prose):
+        span = " ".join(m.group(1).split())
+        if span.startswith(INLINE_LAUNCHERS):
+            yield (m.start(1), 0), span, shlex.split(span)
+
+
+def readme_commands_in_order():
+    """(README line number, text, words) of every command the README shows, bash blocks' (as readme_commands finds
+    them, the launcher's words included) and prose's (readme_inline_commands), in README order."""
+    found = sorted(list(_bash_block_commands()) + list(readme_inline_commands()), key=lambda c: c[0])
+    return [(README.count("\n", 0, where[0]) + 1 + where[1], text, words) for where, text, words in found]
 
 
 COMMAND_LINES = readme_commands()

