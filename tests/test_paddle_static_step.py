@@ -212,3 +212,20 @@ def test_to_static_refuses_gan_models_in_one_line():
                  "pixel_criterion": {"name": "L1Loss"}, "to_static": True}
     with pytest.raises(ConfigError, match=r"model\.to_static.*not ESRGAN.*model\.to_static=false"):
         PaddleBackend().step_strategy(build_model(model_cfg), {"model": model_cfg})
+
+
+def test_to_static_auto_trains_eagerly_in_a_multi_process_run_and_says_why():
+    """A config the static step fits (the shipped PSNR configs say auto) still launches on several processes:
+    auto takes the eager step there; an explicit true is refused when the nets are wrapped."""
+    pytest.importorskip("paddle")
+    from common_data.errors import ConfigError
+    from paddle_impl.engine.backend import PaddleBackend
+    from paddle_impl.engine.static_step import choose_step
+    from paddle_impl.models import build_model
+    model_cfg = {"name": "BaseSRModel", "generator": {"name": "RRDBNet", "nf": 16, "nb": 1, "gc": 16},
+                 "pixel_criterion": {"name": "L1Loss"}, "to_static": "auto"}
+    step = choose_step(build_model(model_cfg), {"model": model_cfg}, multi_process=True)
+    assert step.name == "eager" and step.why == "to_static auto: eager, since the static oneDNN step trains one " \
+                                                "process only"
+    with pytest.raises(ConfigError, match=r"model\.to_static trains one process only"):
+        PaddleBackend().wrap_distributed(build_model(dict(model_cfg, to_static=True)), {})

@@ -387,11 +387,11 @@ PSNR_CONFIG = "configs/esrgan_psnr_x4_anime.yaml"
 
 
 def paddle_launch(walk, words):
-    """CFG: the PSNR config. ``to_static: auto`` refuses a multi-process run (one error line: set to_static=false)
-    rather than choosing the eager step, so the override; drop it when auto does."""
-    proc, run_dir = train(walk, substitute(words, {"CFG": PSNR_CONFIG}), suffix=".pdparams",
-                          opts=["model.to_static=false"])
+    """CFG: the PSNR config as shipped (``to_static: auto`` trains eagerly in a multi-process run, and says so)."""
+    proc, run_dir = train(walk, substitute(words, {"CFG": PSNR_CONFIG}), suffix=".pdparams")
     assert "(backend paddle, device cpu, 2 process(es)" in proc.stdout, proc.stdout[-2000:]
+    with open(walk.path("log", "workerlog.0"), encoding="utf-8") as f:
+        assert "to_static auto: eager, since " in f.read()
     with open(walk.path("log", "workerlog.0"), encoding="utf-8") as f:
         assert "Iter: 2/2" in f.read()
     with open(walk.path("log", "workerlog.1"), encoding="utf-8") as f:

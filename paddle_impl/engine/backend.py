@@ -98,7 +98,7 @@ class PaddleBackend:
         fake) before one backward and is frozen during the generator's step, which paddle's reducer only
         accepts in that mode (the gradients then equal an explicit all-reduce mean of the ranks' gradients).
         """
-        if getattr(model, "to_static", False):
+        if model.to_static is True:
             raise ConfigError("model.to_static trains one process only; set -o model.to_static=false for "
                               "multi-process training")
         find_unused = cfg.get("find_unused_parameters")
@@ -109,7 +109,7 @@ class PaddleBackend:
     def step_strategy(self, model, cfg):
         """``model.to_static``: the static-graph + oneDNN step where asked or, for auto, where it fits (engine/
         static_step.py's choose_step), else eager."""
-        return choose_step(model, cfg)
+        return choose_step(model, cfg, multi_process=self.distributed())
 
     def build_dataloader(self, cfg_block, is_train, distributed, seed):
         return build_dataloader(cfg_block, is_train=is_train, distributed=distributed, seed=seed)

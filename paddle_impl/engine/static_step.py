@@ -214,9 +214,9 @@ class StaticStep:
         return visuals
 
 
-def choose_step(model, cfg):
-    """``model.to_static: true``: the StaticStep; ``auto``: the StaticStep where it fits the config and runs here (a
-    CPU with oneDNN, RRDBNet channels it supports), else eager, with the reason as the step's ``why``."""
+def choose_step(model, cfg, multi_process=False):
+    """``model.to_static: true``: the StaticStep; ``auto``: the StaticStep where it fits the config and runs here (one
+    process on a CPU with oneDNN, RRDBNet channels it supports), else eager, with the reason as the step's ``why``."""
     choice = getattr(model, "to_static", False)
     if choice is True:
         return StaticStep(model, cfg["model"])
@@ -224,6 +224,8 @@ def choose_step(model, cfg):
     if choice != AUTO:
         return step
     fits, why_not = static_step_fits(cfg)
+    if fits and multi_process:
+        fits, why_not = False, "the static oneDNN step trains one process only"
     if fits and paddle.device.get_device() != "cpu":
         fits, why_not = False, "the static oneDNN step is for CPUs"
     if fits and not onednn_enabled():
