@@ -24,7 +24,8 @@ SAME = dict(rel=1e-3, abs=1.5e-5)  # 1e-3 relative, or one unit of the 5th decim
 # The terms the discriminator computes drift further: Adam's first steps move each weight by about lr whatever the
 # size of its gradient, so float noise in a gradient that cancels (the relativistic pair's bias terms) flips whole
 # steps. Measured 2026-12-01: l_g_gan and l_d_* within 6e-3 relative over 20 iterations, out_d_* (logits near 0)
-# within 0.02; l_pix and l_percep within 3e-5.
+# within 0.02; l_pix and l_percep within 3e-5. With SGD every term agrees to 1e-3
+# (test_esrgan_without_adams_amplification_agrees_to_1e3_in_every_term).
 TOLERANCE = {"l_g_gan": dict(rel=1e-2), "l_d_real": dict(rel=1e-2), "l_d_fake": dict(rel=1e-2),
              "out_d_real": dict(abs=5e-2), "out_d_fake": dict(abs=5e-2)}
 LOSS = re.compile(r"Iter: (\d+)/\d+ lr: (\S+) (.*?) batch_cost")
@@ -122,3 +123,32 @@ def test_the_edge_loss_of_real_esrnet_compares_against_the_pixel_losss_target_on
         for term in ("l_pix", "l_edge"):
             assert paddle_losses[it][term] == pytest.approx(torch_losses[it][term], rel=1e-3), (it, term)
 
+
+
+@pytest.mark.slow
+def test_esrgan_without_adams_amplification_agrees_to_1e3_in_every_term(start, tmp_path):
+    """The same GAN stage with plain SGD (tools/parity.py --train: both backends' trainers, the same initial weights
+    and seed): every loss term, the discriminator's included, agrees to 1e-3 over 20 iterations, so what TOLERANCE
+    allows the Adam config is Adam's sign-like first steps amplifying float noise, not a difference in the recipe.
+    out_d_real / out_d_fake are mean logits near 0: compared to 1e-4 absolute (measured 2026-12-02: within 5e-5)."""
+    from common_data.config.loading import load_config
+    from esrgan_twin.commands import parity
+    root, _ = start
+    with open(os.path.join(ROOT, "configs", "esrgan_x4_anime.yaml"), encoding="utf-8") as f:
+        cfg = shrink(yaml.safe_load(f), os.path.join(root, "demo"), str(tmp_path / "out"))
+    cfg["total_iters"], cfg["seed"] = ITERS, 0
+    if "periods" in cfg["lr_scheduler"]:
+        cfg["lr_scheduler"]["periods"] = [ITERS]
+    for block in cfg["optimizer"].values():
+        for key in ("beta1", "beta2", "epsilon"):
+            block.pop(key, None)
+        block.update(name="SGD", momentum=0.0)
+    path = tmp_path / "esrgan_sgd.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    histories = parity.training_parity(load_config(str(path)), ITERS, seed=0)
+    near_zero = {"out_d_real", "out_d_fake"}
+    for it, (paddle_losses, torch_losses) in enumerate(zip(histories["paddle"], histories["torch"]), start=1):
+        assert paddle_losses.keys() == torch_losses.keys() and "l_d_real" in torch_losses, it
+        for term, value in paddle_losses.items():
+            tolerance = dict(abs=1e-4) if term in near_zero else dict(rel=1e-3)
+            assert value == pytest.approx(torch_losses[term], **tolerance), (it, term)
