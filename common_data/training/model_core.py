@@ -21,7 +21,7 @@ from collections import OrderedDict
 from ..data.visual import chw_to_uint8
 from ..errors import ConfigError, few
 from ..metrics.output_checks import check_finite_output
-from ..weights.naming import STRIPPED_PREFIXES, pick_net_state
+from ..weights.naming import pick_net_state, strip_prefixes
 from .ema import ModelEMA
 from .steps import to_static_choice
 
@@ -270,7 +270,7 @@ class ModelCore:
     def load_net_state(self, net_name, state, strict=True, source="state dict", fix=None):
         """Set net ``net_name`` from ``state`` (``module.`` / ``_orig_mod.`` prefixes dropped); a strict mismatch of
         names or shapes -> one ConfigError counting and naming them. The EMA shadow follows the generator."""
-        state = OrderedDict((_strip(k), v) for k, v in state.items())
+        state = OrderedDict((strip_prefixes(k), v) for k, v in state.items())
         net = self.net(net_name)
         own = net.state_dict()
         missing = [k for k in own if k not in state]
@@ -290,9 +290,3 @@ class ModelCore:
         if net_name == "generator" and self.ema is not None:
             self.ema.copy_from_net()
 
-
-def _strip(key):
-    for prefix in STRIPPED_PREFIXES:
-        if key.startswith(prefix):
-            return key[len(prefix):]
-    return key

@@ -48,6 +48,14 @@ FRAMEWORKS = ("paddle", "torch")
 WRAPPER_KEYS = ("params_ema", "params", "generator", "net_g", "state_dict", "model", "discriminator", "net_d")
 STRIPPED_PREFIXES = ("module.", "_orig_mod.")
 
+
+def strip_prefixes(name):
+    """A tensor name without the prefixes DistributedDataParallel (``module.``) and torch.compile add."""
+    for prefix in STRIPPED_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    return name
+
 # Layer names of each generation, in the same order (the first row is the canonical one); {n} block,
 # {k} dense block, {j} conv, {nb} block count.
 _GENERATOR_NAMES = {
@@ -118,10 +126,7 @@ def unwrap_state_dict(obj, key=None, source="checkpoint"):
     for name, value in inner.items():
         if not _is_array(value):
             continue
-        for prefix in STRIPPED_PREFIXES:
-            if name.startswith(prefix):
-                name = name[len(prefix):]
-        state[name] = value
+        state[strip_prefixes(name)] = value
     if not state:
         raise UserError(f"{source}: the state dict{f' under {key!r}' if key else ''} holds no arrays")
     return state, key
@@ -543,6 +548,7 @@ __all__ = ["GENERATOR", "COMPACT", "GENERATORS", "VGG_DISCRIMINATOR", "UNET_DISC
            "GENERATOR_NAMINGS",
            "Canonical", "unwrap_state_dict", "detect", "canonicalize", "to_framework", "infer_hparams",
            "expected_shapes", "key_mismatch", "check_shapes", "arch_config", "default_wrapper", "float_state",
+           "strip_prefixes",
            "generator_keys_for", "unshuffle_multiple", "receptive_radius", "is_generator", "in_channels",
            "out_channels", "net_scale"]
 
