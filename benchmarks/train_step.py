@@ -27,6 +27,7 @@ ENGINES = {
     "paddle static + oneDNN, plain ops (ESRGAN_TWIN_FUSED_OPS=0)": (
         {"FLAGS_use_mkldnn": "1", "ESRGAN_TWIN_FUSED_OPS": "0"}, ["paddle", "--static"]),
     "paddle static + oneDNN + fused bias/LeakyReLU op (to_static)": ({"FLAGS_use_mkldnn": "1"}, ["paddle", "--static"]),
+    "paddle static, bf16 convs (to_static, precision bf16)": ({"FLAGS_use_mkldnn": "1"}, ["paddle", "--static", "--bf16"]),
 }
 
 
@@ -66,7 +67,7 @@ def worker(args):
             sched = paddle.optimizer.lr.StepDecay(2e-4, step_size=10**9)
             runner = StaticPixelStep(lambda: RRDBNet(**kw), lambda: paddle.nn.L1Loss(),
                                      lambda p: paddle.optimizer.Adam(sched, parameters=p, beta1=0.9, beta2=0.99),
-                                     lq.shape, gt.shape)
+                                     lq.shape, gt.shape, bf16=args.bf16)
             runner.set_weights(RRDBNet(**kw).state_dict())
 
             def step():

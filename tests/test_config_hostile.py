@@ -224,11 +224,12 @@ def test_no_warning_without_ignored_keys(tmp_path, caplog):
 # ------------------------------------------------------------------------------------ to_static on oneDNN
 def test_onednn_channel_check_refuses_widths_off_the_block_and_passes_multiples():
     pytest.importorskip("paddle")
-    from paddle_impl.archs import rrdbnet_arch as A
-    block = A.onednn_channel_block()
-    A.check_onednn_train_channels(A.RRDBNet(nf=2 * block, nb=1, gc=block))
+    from paddle_impl.archs.onednn_train import check_onednn_train_channels, onednn_channel_block
+    from paddle_impl.archs.rrdbnet_arch import RRDBNet
+    block = onednn_channel_block()
+    check_onednn_train_channels(RRDBNet(nf=2 * block, nb=1, gc=block))
     with pytest.raises(ConfigError) as info:
-        A.check_onednn_train_channels(A.RRDBNet(nf=2 * block, nb=1, gc=4))
+        check_onednn_train_channels(RRDBNet(nf=2 * block, nb=1, gc=4))
     assert "gc 4" in str(info.value) and "model.to_static=false" in str(info.value)
 
 

@@ -164,7 +164,7 @@ def logged_losses(text):
 def test_to_static_trains_like_eager_and_resumes_from_its_checkpoint(tmp_path, demo):
     """model.to_static (static graph + oneDNN, set up by tools/main.py) logs the eager losses; resume continues them."""
     gen = dict(TINY_G, nf=16, gc=16)  # oneDNN's concat_grad rejects the tiniest channel counts
-    common = dict(total_iters=4, snapshot_config={"interval": 2},
+    common = dict(total_iters=4, snapshot_config={"interval": 2}, precision="fp32",  # auto: bf16 on some CPUs
                   lr_scheduler={"name": "CosineAnnealingRestartLR", "learning_rate": 1e-3, "periods": [4],
                                 "restart_weights": [1], "eta_min": 1e-7})
     model = {"name": "BaseSRModel", "generator": gen, "pixel_criterion": {"name": "L1Loss"}}
@@ -186,3 +186,37 @@ def test_to_static_trains_like_eager_and_resumes_from_its_checkpoint(tmp_path, d
     assert sorted(r) == [3, 4]
     for it in r:
         assert abs(r[it] - s[it]) <= 2e-5 + 1e-4 * abs(s[it]), (it, r[it], s[it])
+
+
+@pytest.mark.skipif(not __import__("common_data.config.precision", fromlist=["x"]).onednn_bf16_capable(),
+                    reason="oneDNN's bf16 kernels need AVX-512 (this CPU has none)")
+def test_to_static_bf16_trains_close_to_fp32_and_resumes_across_precisions(tmp_path, demo):
+    """precision bf16 in the static step (bf16 convs, fp32 weights, Adam state and checkpoints): losses within bf16's
+    reach of fp32's, and a checkpoint of either precision resumes in the other."""
+    gen = dict(TINY_G, nf=16, gc=16)
+    model = {"name": "BaseSRModel", "generator": gen, "pixel_criterion": {"name": "L1Loss"}, "to_static": True}
+    common = dict(total_iters=4, snapshot_config={"interval": 2}, model=model,
+                  lr_scheduler={"name": "CosineAnnealingRestartLR", "learning_rate": 1e-3, "periods": [4],
+                                "restart_weights": [1], "eta_min": 1e-7})
+    runs, logs = {}, {}
+    for precision in ("fp32", "bf16"):
+        (tmp_path / precision).mkdir()
+        cfg = config(tmp_path / precision, demo, precision=precision, output_dir=str(tmp_path / precision / "out"),
+                     **common)
+        proc = cli("-c", cfg)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs[precision], logs[precision] = logged_losses(proc.stdout), proc.stdout
+    assert "precision bf16 (as configured" in logs["bf16"] and "precision fp32 (as configured" in logs["fp32"]
+    assert sorted(runs["bf16"]) == [1, 2, 3, 4] and runs["bf16"] != runs["fp32"]  # bf16 did run
+    for it, loss in runs["fp32"].items():
+        assert abs(runs["bf16"][it] - loss) <= 2e-2 * loss, (it, runs["bf16"][it], loss)
+    for first, then in (("bf16", "fp32"), ("fp32", "bf16")):
+        ckpt = next((tmp_path / first / "out").glob("*/iter_2_checkpoint.pdparams"))
+        cfg = config(tmp_path / first, demo, precision=then, output_dir=str(tmp_path / f"{first}-{then}"), **common)
+        resumed = cli("-c", cfg, "--resume", str(ckpt))
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert f"precision {then}" in resumed.stdout
+        r = logged_losses(resumed.stdout)
+        assert sorted(r) == [3, 4]
+        for it, loss in r.items():  # the continuation of the first run, at the other precision
+            assert abs(loss - runs[first][it]) <= 2e-2 * runs[first][it], (first, then, it, loss)

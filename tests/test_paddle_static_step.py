@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -75,7 +76,7 @@ def test_static_step_matches_eager_training_and_resumes(fused, tmp_path):
 STRATEGY_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np, paddle
-    from paddle_impl.archs import rrdbnet_arch
+    from paddle_impl.archs import onednn_train, rrdbnet_arch
     from paddle_impl.engine import static_step
     from paddle_impl.engine.backend import PaddleBackend
     from paddle_impl.models import build_model
@@ -91,13 +92,13 @@ STRATEGY_SCRIPT = textwrap.dedent("""
     eager = rrdbnet_arch.RRDBNet(**{k: v for k, v in gen.items() if k != "name"})
     x = paddle.to_tensor(np.random.default_rng(1).random((1, 3, 8, 8), dtype=np.float32))
     fused_calls, seen = [0], {}
-    real_bias_act_op = rrdbnet_arch.bias_act_op
+    real_bias_act_op = onednn_train.bias_act_op
 
     def counting_bias_act_op():
         fused_calls[0] += 1
         return real_bias_act_op()
 
-    rrdbnet_arch.bias_act_op = counting_bias_act_op
+    onednn_train.bias_act_op = counting_bias_act_op
     real_build_arch, real_build_loss = static_step.build_arch, static_step.build_loss
 
     def build_arch(*args):
@@ -124,7 +125,7 @@ STRATEGY_SCRIPT = textwrap.dedent("""
     model.setup_input({"lq": rng.random((2, 3, 12, 12), dtype=np.float32),
                        "gt": rng.random((2, 3, 48, 48), dtype=np.float32)})
     strategy.train_iter(model)
-    with rrdbnet_arch.onednn_train_ops(eager):  # the positive control: the net's own flag does change its forward
+    with onednn_train.onednn_train_ops(eager):  # the positive control: the net's own flag does change its forward
         before = fused_calls[0]
         eager(x)
         own_fused_calls = fused_calls[0] - before
@@ -229,3 +230,100 @@ def test_to_static_auto_trains_eagerly_in_a_multi_process_run_and_says_why():
                                                 "process only"
     with pytest.raises(ConfigError, match=r"model\.to_static trains one process only"):
         PaddleBackend().wrap_distributed(build_model(dict(model_cfg, to_static=True)), {})
+
+
+BF16_SCRIPT = textwrap.dedent("""
+    import json
+    import numpy as np, paddle
+    from paddle_impl.archs.rrdbnet_arch import RRDBNet
+    from paddle_impl.engine.static_step import StaticPixelStep
+
+    paddle.seed(0)
+    kw = dict(in_nc=3, out_nc=3, nf=16, nb=1, gc=16)
+    w0 = {k: v.numpy() for k, v in RRDBNet(**kw).state_dict().items()}
+    rng = np.random.default_rng(0)
+    lq = rng.random((2, 3, 12, 12), dtype=np.float32)
+    gt = rng.random((2, 3, 48, 48), dtype=np.float32)
+
+    def program(bf16):  # plain SGD (our SGD is paddle's Momentum at 0): each update is -lr * the gradient
+        return StaticPixelStep(lambda: RRDBNet(**kw), lambda: paddle.nn.L1Loss(),
+                               lambda p: paddle.optimizer.Momentum(0.5, momentum=0.0, parameters=p),
+                               lq.shape, gt.shape, bf16=bf16)
+    out = {}
+    for bf16 in (False, True):
+        p = program(bf16)
+        p.set_weights(w0)
+        losses = [p.step(lq, gt)]
+        w1 = p.get_weights()
+        losses += [p.step(lq, gt) for _ in range(2)]
+        dtypes = sorted({str(v.type()) for op in p.main.global_block().ops if op.name() == "pd_op.conv2d_grad"
+                         for v in op.results() if "tensor" in str(v.type())})
+        out["bf16" if bf16 else "fp32"] = {
+            "losses": losses, "update": {k: (w1[k] - w0[k]).ravel().tolist() for k in w0},
+            "ops": sorted({op.name() for op in p.main.global_block().ops}), "grad_types": dtypes,
+            "weight_dtypes": sorted({str(v.dtype) for v in p.get_weights().values()})}
+    print(json.dumps(out))
+""")
+
+
+@pytest.mark.skipif(not __import__("common_data.config.precision", fromlist=["x"]).onednn_bf16_capable(),
+                    reason="oneDNN's bf16 kernels need AVX-512 (this CPU has none)")
+def test_bf16_static_step_updates_follow_fp32_gradients(tmp_path):
+    """precision bf16: the convs' backward runs on bf16 tensors (to_bf16 / bias_act_bf16 around each conv); from the
+    same weights, one SGD update points where fp32's does (cosine > 0.999 per tensor, within 3 %) and the weights
+    stay float32."""
+    env = dict(os.environ, FLAGS_use_mkldnn="1", OMP_NUM_THREADS="1", ESRGAN_TWIN_CACHE=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", BF16_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    fp32, bf16 = res["fp32"], res["bf16"]
+    assert {"custom_op.to_bf16", "custom_op.bias_act_bf16"} <= set(bf16["ops"])
+    assert not {"custom_op.to_bf16", "custom_op.bias_act_bf16"} & set(fp32["ops"])
+    assert all("bf16" in t for t in bf16["grad_types"]) and not any("bf16" in t for t in fp32["grad_types"])
+    assert bf16["weight_dtypes"] == ["float32"]
+    for name, ref in fp32["update"].items():
+        a, b = np.asarray(ref), np.asarray(bf16["update"][name])
+        cos = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+        assert cos > 0.999 and np.linalg.norm(a - b) <= 3e-2 * np.linalg.norm(a), (name, cos)
+    np.testing.assert_allclose(bf16["losses"], fp32["losses"], rtol=2e-2)
+    assert bf16["losses"] != fp32["losses"]  # bf16 did run
+    assert bf16["losses"][1] < bf16["losses"][0]  # the first update descends (lr 0.5 overshoots later)
+
+
+def test_bf16_trains_in_the_static_step_only_and_auto_says_why(monkeypatch):
+    """settle_precision: bf16 needs the static step, oneDNN and the compiled ops; auto settles for fp32 with the
+    reason where one is missing, an explicit bf16 is refused in one line."""
+    pytest.importorskip("paddle")
+    from common_data.config.precision import Precision
+    from common_data.errors import ConfigError
+    from common_data.training.steps import EagerStep
+    from paddle_impl.engine import static_step
+    from paddle_impl.models import build_model
+    model_cfg = {"name": "BaseSRModel", "generator": {"name": "RRDBNet", "nf": 16, "nb": 1, "gc": 16},
+                 "pixel_criterion": {"name": "L1Loss"}, "to_static": True}
+    auto, asked = Precision("bf16", "this CPU has AVX512-BF16"), Precision("bf16", "as configured", "bf16")
+    fp32 = Precision("fp32", "as configured", "fp32")
+    monkeypatch.setattr(static_step, "onednn_enabled", lambda: True)
+    monkeypatch.setattr(static_step, "bf16_ops", lambda: object())
+
+    def static():
+        return static_step.StaticStep(build_model(model_cfg), model_cfg)
+    step = static()
+    assert static_step.settle_precision(step, auto) is auto and step.bf16
+    step = static()
+    assert static_step.settle_precision(step, fp32) is fp32 and not step.bf16
+    eager = EagerStep()
+    eager.why = "to_static auto: eager, since the static oneDNN step trains one process only"
+    settled = static_step.settle_precision(eager, auto)
+    assert settled.name == "fp32" and "eager paddle step trains fp32" in settled.reason and eager.why in settled.reason
+    with pytest.raises(ConfigError, match=r"precision bf16: the eager paddle step.*\(model\.to_static: auto or true\)"):
+        static_step.settle_precision(EagerStep(), asked)
+    monkeypatch.setattr(static_step, "bf16_ops", lambda: None)
+    step = static()
+    settled = static_step.settle_precision(step, auto)
+    assert settled.name == "fp32" and "bf16 ops could not be built" in settled.reason and not step.bf16
+    with pytest.raises(ConfigError, match=r"precision bf16: the static step's bf16 ops could not be built"):
+        static_step.settle_precision(static(), asked)
+    monkeypatch.setattr(static_step, "onednn_enabled", lambda: False)
+    with pytest.raises(ConfigError, match=r"precision bf16: the static step runs bf16 on oneDNN only"):
+        static_step.settle_precision(static(), asked)

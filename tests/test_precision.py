@@ -1,6 +1,6 @@
 """``precision`` (auto / fp32 / bf16 / fp16): resolution from the CPU's flags (simulated), bf16 training on the torch
 backend (autocast + channels_last, fp32 master weights and checkpoints, resumable across precisions), and the paddle
-backend's fp32-only answer."""
+backend's eager answer (its static bf16 step: tests/test_paddle_static_step.py)."""
 import math
 import os
 
@@ -102,15 +102,27 @@ def test_a_run_resumes_at_another_precision(demo, tmp_path, first, then):  # noq
     assert len(history) == 2 and all(math.isfinite(h["l_pix"]) for h in history)
 
 
-def test_paddle_backend_trains_in_fp32_and_refuses_bf16_in_one_line(demo, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("flags", [AVX512_BF16, PLAIN])
+def test_paddle_eager_step_trains_fp32_and_refuses_bf16_in_one_line(demo, tmp_path, monkeypatch, flags):  # noqa: F811
+    """bf16 trains in paddle's static step only (tests/test_paddle_static_step.py): the eager step settles auto at fp32
+    and refuses an explicit bf16, naming why; a CPU without AVX-512 (simulated flags) is refused before that."""
+    from common_data.config import precision as precision_module
+    from paddle_impl.engine import backend as paddle_backend
     from paddle_impl.engine.trainer import Trainer as PaddleTrainer
+    monkeypatch.setattr(precision_module, "cpu_flags", lambda path="/proc/cpuinfo": set(flags))
+    monkeypatch.setattr(paddle_backend, "onednn_bf16_capable", lambda: precision_module.onednn_bf16_capable(flags))
     cfg = make_cfg(demo, tmp_path / "p", total_iters=1)
     trainer = PaddleTrainer(load_cfg(tmp_path, cfg, "auto"), Options(seed=1))
-    assert trainer.precision.name == "fp32" and "paddle" in trainer.precision.reason
+    assert trainer.precision.name == "fp32"
+    assert ("eager paddle step trains fp32" if flags is AVX512_BF16 else "neither AMX-BF16") in trainer.precision.reason
     trainer.close()
-    with pytest.raises(ConfigError, match=r"precision bf16: the paddle backend trains in fp32.*--backend torch"):
+    refusal = (r"precision bf16: the eager paddle step trains fp32.*static step only.*--backend torch"
+               if flags is AVX512_BF16 else r"precision bf16: oneDNN's bf16 kernels need AVX-512")
+    with pytest.raises(ConfigError, match=refusal):
         PaddleTrainer(load_cfg(tmp_path, dict(cfg, precision="bf16"), "bf16"), Options(seed=1))
-    assert os.listdir(tmp_path / "p") == [trainer.run_dir.rsplit(os.sep, 1)[1]]  # the refusal made no run folder
+    with pytest.raises(ConfigError, match=r"precision fp16: the paddle backend trains fp32, or bf16 on a CPU"):
+        PaddleTrainer(load_cfg(tmp_path, dict(cfg, precision="fp16"), "fp16"), Options(seed=1))
+    assert os.listdir(tmp_path / "p") == [trainer.run_dir.rsplit(os.sep, 1)[1]]  # the refusals made no run folder
 
 
 # ---- inference (tools/infer.py) -----------------------------------------------------------------------------------

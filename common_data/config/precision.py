@@ -17,10 +17,12 @@ AVX512_CORE = {"avx512f", "avx512bw", "avx512vl", "avx512dq"}  # oneDNN's avx512
 
 @dataclass(frozen=True)
 class Precision:
-    """The resolved choice: ``name`` (fp32 / bf16 / fp16) and the reason, printed once by the command."""
+    """The resolved choice: ``name`` (fp32 / bf16 / fp16) and the reason, printed once by the command;
+    ``requested``: what the user asked for (``auto`` lets a backend settle for less, an explicit choice does not)."""
 
     name: str
     reason: str
+    requested: str = "auto"
 
     @property
     def autocast(self):
@@ -74,7 +76,7 @@ def resolve_precision(requested, device="cpu", flags=None, cuda_bf16=False, wher
             return Precision("fp16", "CUDA GPU: fp16 autocast")
         if name == "bf16" and not cuda_bf16:
             raise ConfigError(f"{where} bf16: this GPU has no bf16 support; use fp16 or fp32")
-        return Precision(name, "as configured")
+        return Precision(name, "as configured", name)
     if name == "fp16":
         raise ConfigError(f"{where} fp16 needs a CUDA GPU; on a CPU use bf16 (fast with AMX / AVX512-BF16) or fp32")
     feature = cpu_bf16_feature(flags)
@@ -84,5 +86,5 @@ def resolve_precision(requested, device="cpu", flags=None, cuda_bf16=False, wher
         return Precision("fp32", "this CPU has neither AMX-BF16 nor AVX512-BF16")
     if name == "bf16" and not feature:
         return Precision("bf16", "as configured; this CPU has no AMX-BF16 / AVX512-BF16, so bf16 is emulated and "
-                                 "slower than fp32")
-    return Precision(name, "as configured")
+                                 "slower than fp32", name)
+    return Precision(name, "as configured", name)

@@ -59,8 +59,9 @@ class Backend(Protocol):
     def wrap_distributed(self, model, cfg) -> None:
         """Wrap the trainable nets for multi-process training (after weights are loaded)."""
 
-    def step_strategy(self, model, cfg) -> Any:
-        """How a micro-batch trains (common_data.training.steps.EagerStep unless the backend has a faster one)."""
+    def step_strategy(self, model, cfg, precision: Precision | None = None) -> Any:
+        """How a micro-batch trains (common_data.training.steps.EagerStep unless the backend has a faster one). A
+        strategy with a ``precision`` attribute trains at that one instead (paddle: bf16 in its static step only)."""
 
     def build_dataloader(self, cfg_block, is_train: bool, distributed: bool, seed: int) -> Any:
         """A loader with ``batches_per_epoch`` and ``set_epoch``, yielding dicts of numpy arrays."""

@@ -96,7 +96,8 @@ class TrainingCore:
             if "iters_per_epoch" in lr_cfg:
                 lr_cfg["iters_per_epoch"] = self.plan.steps_per_epoch(self.loader.batches_per_epoch)
             self.model.setup_optimizers(cfg.get("optimizer"), lr_cfg)
-        self.strategy = self.backend.step_strategy(self.model, cfg)
+        self.strategy = self.backend.step_strategy(self.model, cfg, self.precision)
+        self.precision = getattr(self.strategy, "precision", None) or self.precision
         self.validator = Validator(self)
         self.start_iter, self.loaded_iter = 1, None
         with run_config_hint(self.args.load or resume, getattr(self.args, "config_file", None)):

@@ -11,7 +11,6 @@ names (``ppgan.models.generators.RRDBNet``), the PyTorch backend BasicSR's::
 
 every one a conv with ``.weight`` (OIHW) and ``.bias``, so a checkpoint converts by renaming only.
 """
-import contextlib
 import math
 
 import paddle
@@ -20,8 +19,8 @@ from paddle.nn import functional as F
 
 from common_data.errors import ConfigError
 
-from ..cpu_ops import bias_act_op
 from . import ARCHS
+from .onednn_train import conv_act
 
 
 def default_init_weights(convs, scale=1.0):
@@ -72,8 +71,8 @@ class ResidualDenseBlock(nn.Layer):
     def forward(self, x):
         feats = [x]
         for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
-            feats.append(_conv_act(conv, paddle.concat(feats, 1), self.lrelu, self.onednn_ops))
-        return _conv_act(self.conv5, paddle.concat(feats, 1), None, self.onednn_ops) * 0.2 + x
+            feats.append(conv_act(conv, paddle.concat(feats, 1), self.lrelu, self.onednn_ops))
+        return conv_act(self.conv5, paddle.concat(feats, 1), None, self.onednn_ops) * 0.2 + x
 
 
 class RRDB(nn.Layer):
@@ -135,69 +134,11 @@ class RRDBNet(nn.Layer):
                 feat = F.pad(feat, [0, pad_w, 0, pad_h], mode="reflect")
             feat = pixel_unshuffle(feat, self.unshuffle)
         lrelu, ops = self.lrelu, self.onednn_ops
-        feat = _conv_act(self.conv_first, feat, None, ops)
-        feat = feat + _conv_act(self.trunk_conv, self.RRDB_trunk(feat), None, ops)
-        feat = _conv_act(self.upconv1, F.interpolate(feat, scale_factor=2, mode="nearest"), lrelu, ops)
-        feat = _conv_act(self.upconv2, F.interpolate(feat, scale_factor=2, mode="nearest"), lrelu, ops)
-        out = _conv_act(self.conv_last, _conv_act(self.HRconv, feat, lrelu, ops), None, ops)
+        feat = conv_act(self.conv_first, feat, None, ops)
+        feat = feat + conv_act(self.trunk_conv, self.RRDB_trunk(feat), None, ops)
+        feat = conv_act(self.upconv1, F.interpolate(feat, scale_factor=2, mode="nearest"), lrelu, ops)
+        feat = conv_act(self.upconv2, F.interpolate(feat, scale_factor=2, mode="nearest"), lrelu, ops)
+        out = conv_act(self.conv_last, conv_act(self.HRconv, feat, lrelu, ops), None, ops)
         if pad_h or pad_w:  # crop what the padding added
             out = out[:, :, :h * self.scale, :w * self.scale]
         return out
-
-
-# ---- paddle only: the static oneDNN training step (paddle_impl/engine/static_step.py)
-@contextlib.contextmanager
-def onednn_train_ops(net, enabled=True):
-    """Build ``net``'s forward with ops whose oneDNN backward is fast (set by the static train step on the copy it
-    traces); only ``net``'s RRDBNet layers change, other nets in the process keep their plain forward.
-
-    Paddle 3.2.2's oneDNN backward of ``leaky_relu`` and of a broadcast bias add falls to oneDNN's reference
-    kernels (``ref:any``: the conv writes NHWC, its backward blocked NCHW16c, and eltwise backward / the bias
-    reduction have no fast kernel for mixed or blocked formats), which cost about half of a static training step.
-    Inside this block each conv runs without its bias, and the bias and LeakyReLU follow as one fused C++ op
-    (``paddle_impl.cpu_ops.bias_act``); when that op cannot be built, as ``expand_as`` + add and
-    ``where(x >= 0, x, slope * x)`` on plain kernels. Both give the same values and gradients (also at x == 0) and
-    keep every parameter and state-dict name. Eager training, inference and export never enter this block.
-    """
-    layers = [layer for layer in net.sublayers(include_self=True) if isinstance(layer, (RRDBNet, ResidualDenseBlock))]
-    old = [layer.onednn_ops for layer in layers]
-    for layer in layers:
-        layer.onednn_ops = enabled
-    try:
-        yield
-    finally:
-        for layer, value in zip(layers, old):
-            layer.onednn_ops = value
-
-
-def _conv_act(conv, x, lrelu=None, onednn_ops=False):
-    """``conv(x)``, then ``lrelu`` when given; with ``onednn_ops`` (see ``onednn_train_ops``) as described there."""
-    if not onednn_ops or conv.bias is None or conv._padding_mode != "zeros":
-        y = conv(x)
-        return y if lrelu is None else lrelu(y)
-    y = F.conv2d(x, conv.weight, None, conv._stride, conv._padding, conv._dilation, conv._groups, conv._data_format)
-    slope = 1.0 if lrelu is None else lrelu._negative_slope
-    fused = bias_act_op() if slope > 0 and conv._data_format == "NCHW" else None
-    if fused is not None:
-        return fused(y, conv.bias, slope)
-    y = y + paddle.expand_as(conv.bias.reshape([1, -1, 1, 1]), y)
-    return y if lrelu is None else paddle.where(y >= 0, y, y * slope)  # gradient 1 at 0, as paddle's leaky_relu
-
-
-def onednn_channel_block():
-    """Channels per block of oneDNN's CPU layout: 16 with AVX-512 (nChw16c), else 8 (nChw8c)."""
-    return 16 if paddle.base.core.supports_avx512f() else 8
-
-
-def check_onednn_train_channels(net):
-    """oneDNN's training kernels fail ("std::exception") on RRDBNet's dense concats unless ``nf`` and ``gc`` are
-    multiples of its channel block (measured on AVX2: every nf or gc not a multiple of 8 fails, 8 / 16 / 24 train;
-    on AVX-512: 8 and 24 fail, 16 and 32 train);
-    -> one ConfigError naming both fixes. Other nets pass."""
-    if not isinstance(net, RRDBNet) or not len(net.RRDB_trunk):
-        return
-    block = onednn_channel_block()
-    nf, gc = net.conv_first._out_channels, net.RRDB_trunk[0].RDB1.conv1._out_channels
-    if nf % block or gc % block:
-        raise ConfigError(f"model.generator: nf {nf} / gc {gc} crash oneDNN's training kernels on this CPU; "
-                          f"set nf and gc to multiples of {block} (e.g. nf 64, gc 32) or -o model.to_static=false")

@@ -2,8 +2,9 @@
 
 ``bias_act(x, bias, slope)`` is ``leaky_relu(x + bias[c], slope)`` (slope 1: the bias add alone) in one op with
 its own backward. RRDBNet uses it after each bias-free conv while the static step traces (see
-``rrdbnet_arch.onednn_train_ops``); it makes that step 1.25-1.35x faster and its first (compile) step 2.5-4x
-faster (README's benchmark).
+``archs.onednn_train.onednn_train_ops``); it makes that step 1.25-1.35x faster and its first (compile) step 2.5-4x
+faster (README's benchmark). ``bf16_ops()`` adds the two ops of bf16 training (``to_bf16`` before each conv,
+``bias_act_bf16`` after it; why Paddle's own cast does not serve is in ``bias_act.cc``).
 
 The first call compiles ``bias_act.cc`` with g++ (about 10 s) into ``$ESRGAN_TWIN_CACHE`` (default
 ``~/.cache/esrgan-twin``), under a name hashed from the source, the flags and the Paddle version; later calls and
@@ -27,7 +28,7 @@ SUPPORTED_PADDLE = "3.2."
 CXXFLAGS = ["-O3", "-fno-trapping-math", "-fopenmp-simd"]
 
 _log = logging.getLogger(__name__)
-_loaded = {}  # "bias_act" -> callable or None (failed; reason logged)
+_loaded = {}  # "module" -> the built extension module or None (failed; reason logged)
 
 
 def fused_ops_enabled():
@@ -93,7 +94,7 @@ def _build():
         if os.path.isfile(os.path.join(library_dir, name + ".so")):
             # built before: load it as load() would, without its setup.py subprocess and its "Compiling" print
             from paddle.utils.cpp_extension.extension_utils import _import_module_from_library
-            return _import_module_from_library(name, library_dir).bias_act
+            return _import_module_from_library(name, library_dir)
         _log.info("compiling the fused bias+LeakyReLU op (once, about 10 s) into %s", build_dir)
         try:
             with _output_to(log_path):
@@ -104,15 +105,26 @@ def _build():
             with open(log_path, errors="replace") as fh:
                 lines = [ln.strip() for ln in fh if "error" in ln.lower() or "not found" in ln.lower()]
             raise BuildError(f"{(lines or [str(exc)])[0][:200]}; full log: {log_path}") from exc
-    return module.bias_act
+    return module
 
 
 def bias_act_op():
     """The compiled ``bias_act(x, bias, slope)`` callable, or None (then use plain Paddle ops)."""
+    module = _module()
+    return None if module is None else module.bias_act
+
+
+def bf16_ops():
+    """The compiled ``to_bf16`` and ``bias_act_bf16`` (attributes of the returned module), or None: without them
+    the static step cannot train in bf16."""
+    return _module()
+
+
+def _module():
     if not fused_ops_enabled():
         return None
-    if "bias_act" not in _loaded:
-        op = None
+    if "module" not in _loaded:
+        module = None
         if not sys.platform.startswith("linux"):
             _log.info("the fused bias+LeakyReLU op is built on Linux only: using plain ops")
         elif not paddle.__version__.startswith(SUPPORTED_PADDLE):
@@ -120,12 +132,12 @@ def bias_act_op():
                          SUPPORTED_PADDLE, paddle.__version__)
         else:
             try:
-                op = _build()
+                module = _build()
             except OSError as exc:  # a read-only or full cache folder: fall back, say where to build instead
                 _log.warning("cannot build the fused bias+LeakyReLU op in %s (%s); using plain ops (slower). Set "
                              "ESRGAN_TWIN_CACHE to a writable folder.", cache_dir(), exc.strerror or exc)
             except BuildError as exc:  # no compiler: fall back, say why in one line
                 _log.warning("could not build the fused bias+LeakyReLU op (%s); using plain ops (slower). "
                              "Install g++, or set ESRGAN_TWIN_FUSED_OPS=0 to choose the plain ops.", exc)
-        _loaded["bias_act"] = op
-    return _loaded["bias_act"]
+        _loaded["module"] = module
+    return _loaded["module"]

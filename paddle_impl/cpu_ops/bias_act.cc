@@ -9,7 +9,16 @@
 //
 // Built with -fno-trapping-math (the selects then vectorize) and -fopenmp-simd (the bias-gradient sum vectorizes);
 // no OpenMP runtime: a second thread team beside oneDNN's made the whole step twice as slow.
+//
+// bf16 training (precision bf16 in the static step) adds two ops around each conv:
+// - to_bf16(x): float32 -> bfloat16 (round to nearest even) for the conv's input and weight; its backward turns
+//   the conv's bf16 gradient (in oneDNN's layout) back into float32. Paddle's own cast fails there: its oneDNN
+//   cast kernel cannot read the blocked layout of a conv's weight gradient (dnnl::error).
+// - bias_act_bf16(y, bias, slope): bias_act on the conv's output, float32 out; its backward hands the conv a
+//   bf16 gradient. Paddle 3.2's oneDNN conv writes float32 under the bf16 type unless an attribute the static
+//   program cannot keep is set, so y is read as either dtype; the conv's backward then runs in bf16.
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "paddle/extension.h"
@@ -41,6 +50,46 @@ void CheckInputs(const paddle::Tensor& x, const paddle::Tensor& bias) {
   PD_CHECK(x.shape().size() >= 2, "bias_act: x must be N, C, ...");
   PD_CHECK(bias.dtype() == paddle::DataType::FLOAT32 && bias.numel() == x.shape()[1],
            "bias_act: bias must be float32 with one value per channel");
+}
+
+// bfloat16 <-> float32 bits: round to nearest even (NaN stays NaN), and the exact widening.
+inline uint16_t Bf16Bits(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  const uint32_t rounded = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (b >> 16) | 0x40u;
+  return static_cast<uint16_t>((b & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);  // a select: vectorizes
+}
+
+inline float Bf16Value(uint16_t h) {
+  const uint32_t b = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
+}
+
+// A float32 view of x: x itself, or a float32 copy of a bfloat16 x.
+paddle::Tensor AsFloat(const paddle::Tensor& x) {
+  if (x.dtype() == paddle::DataType::FLOAT32) return x;
+  PD_CHECK(x.dtype() == paddle::DataType::BFLOAT16, "bf16 ops: expected a float32 or bfloat16 tensor");
+  auto out = paddle::empty(x.shape(), paddle::DataType::FLOAT32, paddle::CPUPlace());
+  const uint16_t* px = reinterpret_cast<const uint16_t*>(x.data<paddle::bfloat16>());
+  float* po = out.data<float>();
+  const int64_t n = x.numel();
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) po[i] = Bf16Value(px[i]);
+  return out;
+}
+
+paddle::Tensor ToBf16(const paddle::Tensor& x) {
+  PD_CHECK(x.dtype() == paddle::DataType::FLOAT32, "to_bf16: x must be float32");
+  auto out = paddle::empty(x.shape(), paddle::DataType::BFLOAT16, paddle::CPUPlace());
+  const float* px = x.data<float>();
+  uint16_t* po = reinterpret_cast<uint16_t*>(out.data<paddle::bfloat16>());
+  const int64_t n = x.numel();
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) po[i] = Bf16Bits(px[i]);
+  return out;
 }
 
 // An NCHW (or N, C, ...) tensor seen as n * c planes of hw values each.
@@ -102,6 +151,34 @@ std::vector<paddle::Tensor> BiasActBackward(const paddle::Tensor& out_in, const 
   return {grad_x, grad_bias};
 }
 
+std::vector<paddle::Tensor> ToBf16Forward(const paddle::Tensor& x) { return {ToBf16(AsFloat(Plain(x)))}; }
+
+std::vector<paddle::Tensor> ToBf16Backward(const paddle::Tensor& grad_out) { return {AsFloat(Plain(grad_out))}; }
+
+std::vector<paddle::Tensor> BiasActBf16Forward(const paddle::Tensor& x, const paddle::Tensor& bias, float slope) {
+  return BiasActForward(AsFloat(Plain(x)), bias, slope);
+}
+
+std::vector<paddle::Tensor> BiasActBf16Backward(const paddle::Tensor& out, const paddle::Tensor& grad_out,
+                                                float slope) {
+  auto grads = BiasActBackward(out, grad_out, slope);
+  return {ToBf16(grads[0]), grads[1]};
+}
+
+std::vector<std::vector<int64_t>> SameShape(const std::vector<int64_t>& x) { return {x}; }
+
+std::vector<paddle::DataType> Bf16Dtype(paddle::DataType) { return {paddle::DataType::BFLOAT16}; }
+
+std::vector<paddle::DataType> Float32Dtype(paddle::DataType) { return {paddle::DataType::FLOAT32}; }
+
+std::vector<paddle::DataType> BiasActBf16InferDtype(paddle::DataType, paddle::DataType) {
+  return {paddle::DataType::FLOAT32};
+}
+
+std::vector<paddle::DataType> BiasActBf16GradInferDtype(paddle::DataType, paddle::DataType) {
+  return {paddle::DataType::BFLOAT16, paddle::DataType::FLOAT32};
+}
+
 std::vector<std::vector<int64_t>> BiasActInferShape(const std::vector<int64_t>& x, const std::vector<int64_t>&) {
   return {x};
 }
@@ -130,3 +207,33 @@ PD_BUILD_GRAD_OP(bias_act)
     .SetKernelFn(PD_KERNEL(BiasActBackward))
     .SetInferShapeFn(PD_INFER_SHAPE(BiasActGradInferShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(BiasActGradInferDtype));
+
+PD_BUILD_OP(to_bf16)
+    .Inputs({"X"})
+    .Outputs({"Out"})
+    .SetKernelFn(PD_KERNEL(ToBf16Forward))
+    .SetInferShapeFn(PD_INFER_SHAPE(SameShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(Bf16Dtype));
+
+PD_BUILD_GRAD_OP(to_bf16)
+    .Inputs({paddle::Grad("Out")})
+    .Outputs({paddle::Grad("X")})
+    .SetKernelFn(PD_KERNEL(ToBf16Backward))
+    .SetInferShapeFn(PD_INFER_SHAPE(SameShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(Float32Dtype));
+
+PD_BUILD_OP(bias_act_bf16)
+    .Inputs({"X", "Bias"})
+    .Outputs({"Out"})
+    .Attrs({"slope: float"})
+    .SetKernelFn(PD_KERNEL(BiasActBf16Forward))
+    .SetInferShapeFn(PD_INFER_SHAPE(BiasActInferShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(BiasActBf16InferDtype));
+
+PD_BUILD_GRAD_OP(bias_act_bf16)
+    .Inputs({"Out", paddle::Grad("Out")})
+    .Outputs({paddle::Grad("X"), paddle::Grad("Bias")})
+    .Attrs({"slope: float"})
+    .SetKernelFn(PD_KERNEL(BiasActBf16Backward))
+    .SetInferShapeFn(PD_INFER_SHAPE(BiasActGradInferShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(BiasActBf16GradInferDtype));

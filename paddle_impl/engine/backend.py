@@ -1,22 +1,19 @@
 """The Paddle adapter of the training core (common_data/training/backend.py): processes, generator, device, files.
 
 Multi-process: ``python -m paddle.distributed.launch --nproc_per_node 2 tools/main.py -c CFG`` wraps the nets in
-paddle.DataParallel (gloo on the CPU build of paddle, NCCL on GPUs). Training runs in fp32 (``precision: auto`` resolves to it; bf16 /
-fp16 are refused in one line): paddle's eager autocast is a no-op on CPU.
+paddle.DataParallel (gloo on the CPU build of paddle, NCCL on GPUs). bf16 trains in the static oneDNN step only
+(``auto`` picks it on AMX / AVX512-BF16 CPUs); the eager step trains fp32 (paddle's eager autocast is a no-op on CPUs).
 """
 import paddle
 
 from common_data.errors import ConfigError, UserError, first_line
-from common_data.config.precision import Precision, check_precision
+from common_data.config.precision import check_precision, onednn_bf16_capable, resolve_precision
 
 from ..metrics import METRICS
 from ..models import build_model
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .data import build_dataloader
 from .static_step import choose_step
-
-
-FP32_ONLY = "paddle 3.2 trains in fp32 on CPUs: its eager bf16 autocast is a no-op there"
 
 
 class PaddleBackend:
@@ -77,13 +74,15 @@ class PaddleBackend:
 
     # ---- model, data and precision
     def resolve_precision(self, requested, amp):
-        """fp32: Paddle 3.2's eager autocast is a no-op on CPU and its static oneDNN bf16 program fails (README)."""
-        name = check_precision(requested or "auto")
-        if name in ("bf16", "fp16"):
-            raise ConfigError(f"precision {name}: the paddle backend trains in fp32 ({FP32_ONLY}); use --backend "
-                              f"torch for {name}, or precision auto / fp32")
-        reason = FP32_ONLY + ("; --amp / amp: true change nothing here" if amp else "")
-        return Precision("fp32", reason if name == "auto" else "as configured")
+        """The CPU's choice (``--amp`` / ``amp: true`` mean auto); bf16 needs oneDNN's bf16 kernels (AVX-512) and
+        trains in the static step only (step_strategy settles it); fp16 and GPUs train fp32 here."""
+        name, on_cpu = check_precision(requested or "auto"), paddle.device.get_device() == "cpu"
+        if name == "fp16" or (name == "bf16" and not on_cpu):
+            raise ConfigError(f"precision {name}: the paddle backend trains fp32, or bf16 on a CPU; use --backend "
+                              f"torch for {name} here, or precision auto / fp32")
+        if name == "bf16" and not onednn_bf16_capable():
+            raise ConfigError("precision bf16: oneDNN's bf16 kernels need AVX-512, which this CPU lacks; use fp32")
+        return resolve_precision(name if on_cpu else "fp32", "cpu")
 
     def build_model(self, model_cfg):
         return build_model(model_cfg)
@@ -106,10 +105,10 @@ class PaddleBackend:
         for name, net in model.nets.items():
             model.nets[name] = paddle.DataParallel(net, find_unused_parameters=find_unused)
 
-    def step_strategy(self, model, cfg):
+    def step_strategy(self, model, cfg, precision=None):
         """``model.to_static``: the static-graph + oneDNN step where asked or, for auto, where it fits (engine/
-        static_step.py's choose_step), else eager."""
-        return choose_step(model, cfg, multi_process=self.distributed())
+        static_step.py's choose_step), else eager; bf16 trains in the static step only."""
+        return choose_step(model, cfg, multi_process=self.distributed(), precision=precision)
 
     def build_dataloader(self, cfg_block, is_train, distributed, seed):
         return build_dataloader(cfg_block, is_train=is_train, distributed=distributed, seed=seed)

@@ -12,6 +12,9 @@ EMA see the same names as in eager training.
 
 ``FLAGS_use_mkldnn`` must be in the environment before ``import paddle``; tools/main.py sets it when a config asks
 for ``to_static``.
+
+Precision bf16 trains here only (``settle_precision``): the convs run on oneDNN's bf16 kernels through two compiled
+ops (``archs.onednn_train``); weights, Adam state, the loss and checkpoints stay float32.
 """
 import contextlib
 import sys
@@ -20,13 +23,14 @@ import tempfile
 import numpy as np
 import paddle
 
+from common_data.config.precision import Precision
 from common_data.errors import ConfigError
 from common_data.training.recipes import ESRGANRecipe
 from common_data.training.steps import AUTO, EagerStep, static_step_fits
 
 from ..archs import build_arch
-from ..archs.rrdbnet_arch import check_onednn_train_channels, onednn_train_ops
-from ..cpu_ops import bias_act_op, redirect_fd
+from ..archs.onednn_train import check_onednn_train_channels, onednn_train_ops
+from ..cpu_ops import bf16_ops, bias_act_op, redirect_fd
 from ..losses import build_loss
 from .optimizer import build_optimizer
 
@@ -75,10 +79,11 @@ class StaticPixelStep:
 
     With oneDNN on, an RRDBNet whose widths oneDNN cannot train is refused (``check_onednn_train_channels``), and the
     net is traced under ``onednn_train_ops`` (conv bias and LeakyReLU as one fused C++ op, built
-    on first use, or as plain ops whose backward has fast kernels; same values, gradients and parameter names).
+    on first use, or as plain ops whose backward has fast kernels; same values, gradients and parameter names);
+    ``bf16``: with the convs in bf16 (oneDNN on and the compiled ops built: see ``settle_precision``).
     """
 
-    def __init__(self, make_net, make_loss, make_optimizer, lq_shape, gt_shape):
+    def __init__(self, make_net, make_loss, make_optimizer, lq_shape, gt_shape, bf16=False):
         onednn = onednn_enabled()
         if onednn:
             bias_act_op()  # build or load it (or log why not) before tracing
@@ -91,7 +96,7 @@ class StaticPixelStep:
             self.net = make_net()
             if onednn:
                 check_onednn_train_channels(self.net)
-            with onednn_train_ops(self.net, onednn):
+            with onednn_train_ops(self.net, onednn, bf16=bf16):
                 self.loss = make_loss()(self.net(lq), gt)
             self.optimizer = make_optimizer(self.net.parameters())
             self.optimizer.minimize(self.loss)
@@ -151,6 +156,7 @@ class StaticStep:
     """
 
     name = "static"
+    bf16 = False  # set by settle_precision
 
     def __init__(self, model, model_cfg):
         if isinstance(model, ESRGANRecipe):
@@ -179,7 +185,7 @@ class StaticStep:
                                   lambda: build_loss(self.pixel_cfg, "model.pixel_criterion"),
                                   lambda params: build_optimizer(block, params, model.lr_scheduler,
                                                                  where=f"optimizer.{opt_name}"),
-                                  lq_shape, gt_shape)
+                                  lq_shape, gt_shape, bf16=self.bf16)
         program.set_weights(model.nets["generator"].state_dict())
         state = self.generator_optimizer_state()
         if state:
@@ -214,9 +220,36 @@ class StaticStep:
         return visuals
 
 
-def choose_step(model, cfg, multi_process=False):
+def choose_step(model, cfg, multi_process=False, precision=None):
     """``model.to_static: true``: the StaticStep; ``auto``: the StaticStep where it fits the config and runs here (one
-    process on a CPU with oneDNN, RRDBNet channels it supports), else eager, with the reason as the step's ``why``."""
+    process on a CPU with oneDNN, RRDBNet channels it supports), else eager, with the reason as the step's ``why``;
+    the step's ``precision``: what it trains at (``settle_precision``)."""
+    step = _choose_step(model, cfg, multi_process)
+    step.precision = settle_precision(step, precision)
+    return step
+
+
+def settle_precision(step, precision):
+    """bf16 trains in the static step alone, with oneDNN on and the compiled bf16 ops; elsewhere ``auto``'s bf16
+    becomes fp32 with the reason, and an explicit bf16 is refused in one line. -> the step's Precision."""
+    if precision is None or precision.name != "bf16":
+        return precision
+    if not isinstance(step, StaticStep):
+        why = ("the eager paddle step trains fp32 (paddle's CPU autocast is a no-op) and bf16 trains in the static "
+               "step only " + (f"({step.why})" if step.why else "(model.to_static: auto or true)"))
+    elif not onednn_enabled():
+        why = "the static step runs bf16 on oneDNN only, and FLAGS_use_mkldnn was not set before paddle was imported"
+    elif bf16_ops() is None:
+        why = "the static step's bf16 ops could not be built (the log above says why)"
+    else:
+        step.bf16 = True
+        return precision
+    if precision.requested == "bf16":
+        raise ConfigError(f"precision bf16: {why}; use precision fp32 (or auto), or --backend torch")
+    return Precision("fp32", why)
+
+
+def _choose_step(model, cfg, multi_process):
     choice = getattr(model, "to_static", False)
     if choice is True:
         return StaticStep(model, cfg["model"])

@@ -111,8 +111,8 @@ class TorchBackend:
                 model.nets[name] = DistributedDataParallel(
                     net, device_ids=ids, find_unused_parameters=bool(cfg.get("find_unused_parameters", False)))
 
-    def step_strategy(self, model, cfg):
-        """Eager (``model.to_static`` names the paddle backend's static-graph step)."""
+    def step_strategy(self, model, cfg, precision=None):
+        """Eager (``model.to_static`` names the paddle backend's static-graph step); autocast is set by place_model."""
         return EagerStep()
 
     def build_dataloader(self, cfg_block, is_train, distributed, seed):
