@@ -1,4 +1,5 @@
-"""ONNX Runtime int8 (static QDQ quantization, calibrated) against fp32 ONNX and torch fp32 / bf16, for inference.
+"""Low precision on real weights: ONNX Runtime int8 (static QDQ quantization, calibrated), torch bf16 and Paddle
+Inference bf16 against their fp32, for inference.
 
 Issue "bf16": adopt an ONNX Runtime low-precision path only if it beats torch bf16 at equal quality (within 0.05 dB).
 ONNX Runtime's CPU provider has no bf16 convolution kernels, so int8 is the candidate. The model is Real-ESRGAN's
@@ -48,6 +49,12 @@ def main(argv=None):
     if cw.installed("torch"):
         forwards["torch bf16"] = cw.forward_fn(cw.build_model(canonical, "torch"), "torch", "bf16")
     with tempfile.TemporaryDirectory() as tmp:
+        if cw.installed("paddle"):  # Paddle Inference (oneDNN); bf16 only where oneDNN runs it (AVX-512)
+            from common_data.config.precision import onednn_bf16_capable
+            from esrgan_twin.commands.infer import load_upscaler
+            for precision in ("fp32", "bf16") if onednn_bf16_capable() else ("fp32",):
+                up = load_upscaler(args.model, "paddle-inference", precision=precision)
+                forwards[f"paddle-inference {precision}"] = up.forward
         make_demo_data(os.path.join(tmp, "data"), num_train=8, num_test=4, seed=0, size=512)
         lqs = [read_image(p) for p in list_images(os.path.join(tmp, "data", "test_X4"))]
         gts = [read_uint8(p) for p in list_images(os.path.join(tmp, "data", "test"))]
