@@ -130,7 +130,8 @@ def test_esrgan_without_adams_amplification_agrees_to_1e3_in_every_term(start, t
     """The same GAN stage with plain SGD (tools/parity.py --train: both backends' trainers, the same initial weights
     and seed): every loss term, the discriminator's included, agrees to 1e-3 over 20 iterations, so what TOLERANCE
     allows the Adam config is Adam's sign-like first steps amplifying float noise, not a difference in the recipe.
-    out_d_real / out_d_fake are mean logits near 0: compared to 1e-4 absolute (measured 2026-12-02: within 5e-5)."""
+    out_d_real / out_d_fake are mean logits near 0 (about 0.07): compared to 2e-4 absolute (measured 2026-12-02:
+    within 5e-5 on an AVX2 CPU, up to 1.0e-4 at iteration 16 on an AVX-512 one, whose kernels sum in another order)."""
     from common_data.config.loading import load_config
     from esrgan_twin.commands import parity
     root, _ = start
@@ -150,5 +151,5 @@ def test_esrgan_without_adams_amplification_agrees_to_1e3_in_every_term(start, t
     for it, (paddle_losses, torch_losses) in enumerate(zip(histories["paddle"], histories["torch"]), start=1):
         assert paddle_losses.keys() == torch_losses.keys() and "l_d_real" in torch_losses, it
         for term, value in paddle_losses.items():
-            tolerance = dict(abs=1e-4) if term in near_zero else dict(rel=1e-3)
+            tolerance = dict(abs=2e-4) if term in near_zero else dict(rel=1e-3)
             assert value == pytest.approx(torch_losses[term], **tolerance), (it, term)

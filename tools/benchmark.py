@@ -57,7 +57,6 @@ def machine():
         cpu = names[0] if names else cpu
     except OSError:
         pass
-    sys.path.insert(0, ROOT)
     from common_data.config.precision import cpu_bf16_feature  # the ratios depend on it (README, precision)
     bf16 = cpu_bf16_feature() or "no bf16 instructions"
     return f"{cpu} ({bf16}), {os.cpu_count()} logical cores, Python {platform.python_version()}"

@@ -50,13 +50,13 @@ def conv_act(conv, x, lrelu=None, onednn_ops=False):
         y = conv(x)
         return y if lrelu is None else lrelu(y)
     slope = 1.0 if lrelu is None else lrelu._negative_slope
-    if onednn_ops == "bf16":
+    fusable = slope > 0 and conv._data_format == "NCHW"  # what bias_act computes
+    conv_args = (None, conv._stride, conv._padding, conv._dilation, conv._groups, conv._data_format)
+    if onednn_ops == "bf16" and fusable:
         ops = bf16_ops()
-        y = F.conv2d(ops.to_bf16(x), ops.to_bf16(conv.weight), None, conv._stride, conv._padding, conv._dilation,
-                     conv._groups, conv._data_format)
-        return ops.bias_act_bf16(y, conv.bias, slope)
-    y = F.conv2d(x, conv.weight, None, conv._stride, conv._padding, conv._dilation, conv._groups, conv._data_format)
-    fused = bias_act_op() if slope > 0 and conv._data_format == "NCHW" else None
+        return ops.bias_act_bf16(F.conv2d(ops.to_bf16(x), ops.to_bf16(conv.weight), *conv_args), conv.bias, slope)
+    y = F.conv2d(x, conv.weight, *conv_args)
+    fused = bias_act_op() if fusable else None
     if fused is not None:
         return fused(y, conv.bias, slope)
     y = y + paddle.expand_as(conv.bias.reshape([1, -1, 1, 1]), y)
