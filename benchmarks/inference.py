@@ -114,7 +114,8 @@ def speed_worker(args):
     import numpy as np
     from esrgan_twin.commands import infer
     with tempfile.TemporaryDirectory() as workdir:
-        up = infer.load_upscaler(args.weights, args.backend, workdir=workdir, precision=args.precision)
+        up = infer.load_upscaler(args.weights, args.backend, workdir=workdir, precision=args.precision,
+                                  device="cpu")
         x = np.random.default_rng(0).random(args.shape, dtype=np.float32)
         t0 = time.perf_counter()
         up.forward(x)

@@ -22,7 +22,7 @@ class Upscaler:
     @classmethod
     def from_pretrained(cls, name_or_path: str, backend: Optional[str] = None, precision: Optional[str] = None,
                         tile: int = 0, tile_pad: int = 10, pre_pad: int = 0,
-                        key: Optional[str] = None) -> "Upscaler":
+                        key: Optional[str] = None, device: Optional[str] = None) -> "Upscaler":
         """Load a generator.
 
         Args:
@@ -30,22 +30,24 @@ class Upscaler:
                 ``realesr-animevideov3`` ...), a ``.pth`` / ``.pdparams`` / ``.safetensors`` / ``.onnx`` file, an
                 ncnn ``.param`` or a Paddle inference model folder.
             backend: ``onnx``, ``paddle-inference``, ``torch`` or ``paddle``; None picks the fastest installed one
-                at the precision.
-            precision: ``auto`` (None: bf16 on torch when the CPU has AMX / AVX512-BF16, else fp32), ``fp32``
-                (exact) or ``bf16``.
+                at the precision and device (torch on a GPU).
+            precision: ``auto`` (None: fp16 autocast on a GPU, bf16 on torch when the CPU has AMX / AVX512-BF16,
+                else fp32), ``fp32`` (exact), ``bf16`` or ``fp16`` (a GPU's).
             tile: tile size in input pixels (0: the whole image at once); tiles are seam-free.
             tile_pad: context around each tile, in input pixels.
             pre_pad: reflect padding added before and removed after the model.
             key: the top-level key of the weights file (default: params_ema, params, generator, ...).
+            device: ``auto`` (None: torch's first CUDA GPU when it sees one, else the CPU), ``cpu``, ``cuda`` or
+                ``cuda:N``; GPUs run on the torch backend.
 
         Returns:
-            An Upscaler; ``scale``, ``backend``, ``precision`` and ``description`` say what was loaded.
+            An Upscaler; ``scale``, ``backend``, ``device``, ``precision`` and ``description`` say what was loaded.
         """
         from esrgan_twin.commands.infer import load_upscaler
         for name, value in (("tile", tile), ("tile_pad", tile_pad), ("pre_pad", pre_pad)):
             if not isinstance(value, int) or value < 0:
                 raise UserError(f"{name} must be a whole number of pixels >= 0, got {value!r}")
-        loaded = load_upscaler(str(name_or_path), backend, key, precision=precision or "auto")
+        loaded = load_upscaler(str(name_or_path), backend, key, precision=precision or "auto", device=device)
         return cls(loaded, tile, tile_pad, pre_pad)
 
     @property
@@ -56,6 +58,11 @@ class Upscaler:
     @property
     def backend(self) -> str:
         return self._loaded.backend
+
+    @property
+    def device(self) -> str:
+        """``cpu`` or ``cuda:N``."""
+        return self._loaded.device
 
     @property
     def precision(self) -> str:

@@ -23,8 +23,9 @@ def set_weights(net, state):
     return net
 
 
-def forward_fn(net, precision="fp32"):
-    """np NCHW float32 -> np float32, no gradients; Paddle runs fp32 here (``precision`` is the torch twin's)."""
+def forward_fn(net, precision="fp32", device="cpu"):
+    """np NCHW float32 -> np float32, no gradients, on Paddle's device in fp32 (the commands run other ``device``s
+    and ``precision``s on torch)."""
 
     def run(x):
         with paddle.no_grad():

@@ -125,8 +125,8 @@ def reference_sr(canonical, rgb01):
 def test_upscaler_enhance_equals_the_generator_run_by_hand(tiny_model):
     from esrgan_twin import Upscaler
     path, canonical = tiny_model
-    up = Upscaler.from_pretrained(str(path), backend="torch", precision="fp32")
-    assert (up.scale, up.backend, up.precision) == (4, "torch", "fp32")
+    up = Upscaler.from_pretrained(str(path), backend="torch", precision="fp32", device="cpu")
+    assert (up.scale, up.backend, up.device, up.precision) == (4, "torch", "cpu", "fp32")
     bgr = (np.random.default_rng(1).random((13, 17, 3)) * 255).astype(np.uint8)
     out = up.enhance(bgr)
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255
@@ -152,6 +152,8 @@ def test_upscaler_refuses_bad_arguments_in_one_line(tiny_model):
         Upscaler.from_pretrained(str(tiny_model[0]), tile=-1)
     with pytest.raises(UserError, match="no such file nor a pretrained name"):
         Upscaler.from_pretrained("no-such-model")
+    with pytest.raises(UserError, match="--device must be auto, cpu, cuda or cuda:N"):
+        Upscaler.from_pretrained(str(tiny_model[0]), backend="torch", device="gpu0")
     up = Upscaler.from_pretrained(str(tiny_model[0]), backend="torch", precision="fp32")
     with pytest.raises(UserError, match="expected a numpy image"):
         up.enhance([[0]])

@@ -125,6 +125,19 @@ def test_paddle_eager_step_trains_fp32_and_refuses_bf16_in_one_line(demo, tmp_pa
     assert os.listdir(tmp_path / "p") == [trainer.run_dir.rsplit(os.sep, 1)[1]]  # the refusals made no run folder
 
 
+@pytest.mark.parametrize("requested", [None, "auto", "fp32"])
+def test_paddle_on_a_gpu_trains_fp32_and_sends_fp16_to_torch(monkeypatch, requested):
+    """Paddle's GPU (simulated: paddle's device name) trains fp32, saying so; fp16 and bf16 are refused in one line."""
+    import paddle
+    from paddle_impl.engine.backend import PaddleBackend
+    monkeypatch.setattr(paddle.device, "get_device", lambda: "gpu:0")
+    choice = PaddleBackend().resolve_precision(requested, False)
+    assert choice.name == "fp32" and "trains fp32 on a GPU; --backend torch trains fp16 there" in choice.reason
+    for refused in ("fp16", "bf16"):
+        with pytest.raises(ConfigError, match=rf"^precision {refused}: the paddle backend trains fp32, or bf16 on a CPU"):
+            PaddleBackend().resolve_precision(refused, False)
+
+
 # ---- inference (tools/infer.py) -----------------------------------------------------------------------------------
 @pytest.fixture()
 def infer_module():
@@ -164,6 +177,7 @@ def test_infer_auto_follows_the_cpu(infer_module, monkeypatch, tmp_path, flags, 
     import common_data.config.precision as precision_module
     from test_bad_input import tiny_canonical
     monkeypatch.setattr(precision_module, "cpu_flags", lambda: flags)
+    monkeypatch.setattr(infer_module.cw, "cuda_gpus", lambda: 0)  # the CPU's choice, on any machine
     weights = str(tmp_path / "tiny.pth")
     infer_module.cw.save_weights(tiny_canonical(4), "torch", weights)
     up = infer_module.load_upscaler(weights, precision="auto", workdir=str(tmp_path))
@@ -257,3 +271,83 @@ def test_paddle_inference_runs_fp32_under_auto_and_refuses_bf16_for_compact_nets
     assert np.isfinite(up.forward(real_crop(16))).all()
     with pytest.raises(UserError, match="Paddle Inference's bf16 kernels give NaN for SRVGGNetCompact"):
         infer_module.load_upscaler("realesr-animevideov3", "paddle-inference", precision="bf16")
+
+
+# ---- inference on a GPU: the choice is simulated here (tests/test_cuda.py runs it where torch sees a GPU) ----------
+def tiny_torch_weights(tmp_path):
+    from test_bad_input import tiny_canonical
+    from esrgan_twin.commands import convert as cw
+    weights = str(tmp_path / "tiny.pth")
+    cw.save_weights(tiny_canonical(4), "torch", weights)
+    return weights
+
+
+@pytest.mark.parametrize("device, expected", [(None, "cuda:0"), ("cuda", "cuda:0"), ("cuda:1", "cuda:1"),
+                                              ("CPU", "cpu")])
+def test_with_gpus_seen_auto_runs_torch_on_the_first_in_fp16(infer_module, monkeypatch, device, expected):
+    """Real-ESRGAN's inference default (half precision on the GPU), as autocast over fp32 weights."""
+    monkeypatch.setattr(infer_module.cw, "cuda_gpus", lambda: 2)
+    monkeypatch.setattr(infer_module.cw, "cuda_bf16", lambda: True)
+    backend = infer_module.default_backend("net.pth", "fp32", device)
+    assert (backend == "torch") == (expected != "cpu")
+    assert infer_module.inference_device(device, "torch") == expected
+    if expected != "cpu":
+        assert infer_module.inference_precision("auto", "torch", expected).name == "fp16"
+        assert infer_module.inference_precision("bf16", "torch", expected).name == "bf16"
+
+
+def test_a_gpu_that_is_not_there_or_not_torch_is_refused_in_one_line(infer_module, monkeypatch):
+    monkeypatch.setattr(infer_module.cw, "cuda_gpus", lambda: 1)
+    with pytest.raises(UserError, match=r"^--device cuda:1: torch sees 1 CUDA GPU; install a CUDA build"):
+        infer_module.inference_device("cuda:1", "torch")
+    with pytest.raises(UserError, match=r"^--device cuda: the onnx backend runs on the CPU; use --backend torch"):
+        infer_module.inference_device("cuda", "onnx")
+    with pytest.raises(UserError, match=r"^--device must be auto, cpu, cuda or cuda:N \(-g N\), not 'gpu'"):
+        infer_module.inference_device("gpu", "torch")
+    monkeypatch.setattr(infer_module.cw, "cuda_gpus", lambda: 0)
+    assert infer_module.inference_device(None, "torch") == "cpu"
+    with pytest.raises(UserError, match=r"^--precision fp16 needs a CUDA GPU; on a CPU use bf16"):
+        infer_module.inference_precision("fp16", "torch", "cpu")
+
+
+def test_infer_cli_takes_real_esrgans_gpu_and_fp32_flags(infer_module, tmp_path, capsys):
+    args = infer_module.parse_args(["-g", "1", "--fp32"])
+    assert (args.device, args.precision) == ("cuda:1", "fp32")
+    assert infer_module.parse_args([]).device == "auto"
+    with pytest.raises(SystemExit):
+        infer_module.parse_args(["-g", "first"])
+    assert "-g takes a GPU index (0, 1, ...), not 'first'" in capsys.readouterr().err
+
+
+def test_torch_fp16_autocast_inference_stays_close_to_fp32(infer_module, tmp_path):
+    """The fp16 path a GPU runs, on the CPU (torch's CPU autocast takes float16 too): within 0.01 of fp32 (outputs
+    about 0.2; fp16 keeps 11 bits) and not identical to it, in float32, weights left fp32."""
+    from esrgan_twin.commands import convert as cw
+    from test_bad_input import tiny_canonical
+    net = cw.build_model(tiny_canonical(4), "torch")
+    x = np.random.default_rng(0).random((1, 3, 24, 24), dtype=np.float32)
+    fp32 = cw.forward_fn(net, "torch", "fp32", "cpu")(x)
+    fp16 = cw.forward_fn(net, "torch", "fp16", "cpu")(x)
+    assert fp16.dtype == np.float32 and fp16.shape == fp32.shape
+    assert 0 < np.abs(fp16 - fp32).max() < 0.01
+    assert all(p.dtype == torch.float32 for p in net.parameters())
+
+
+def test_running_out_of_gpu_memory_is_one_line_naming_the_image_and_tiles(infer_module, tmp_path, monkeypatch, capsys):
+    """torch's OutOfMemoryError (what a GPU raises) becomes a MemoryError, which infer reports per image."""
+    import cv2
+    from torch_impl import deploy
+
+    class Exhausted(torch.nn.Module):
+        def forward(self, x):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    with pytest.raises(MemoryError, match="out of memory on cpu"):
+        deploy.forward_fn(Exhausted(), "fp16")(np.zeros((1, 3, 8, 8), np.float32))
+    weights = tiny_torch_weights(tmp_path)
+    real = deploy.forward_fn
+    monkeypatch.setattr(deploy, "forward_fn", lambda net, precision, device: real(Exhausted(), precision, device))
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    code = infer_module.main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "-n", weights,
+                              "--backend", "torch"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{tmp_path / 'a.png'}: out of memory; use --tile 256" in err

@@ -13,7 +13,7 @@ FRAMEWORK_TOKENS = re.compile(r"PyTorch|Paddle|Torch|paddle|torch")
 # Twin files: lines that still differ once framework tokens are replaced (measured 2026-12-02). Most are framework
 # API lines (nn.Conv2D / nn.Conv2d, axis= / dim=, stop_gradient / requires_grad); the adapters (engine/, deploy.py,
 # models/base_model.py) and rrdbnet_arch.py (PaddleGAN's names; paddle's static-step forward lives in
-# archs/onednn_train.py) differ by nature.
+# archs/onednn_train.py; torch's autocast and device policy in amp.py) differ by nature.
 # A bound may only go down; a new twin file needs a row.
 TWIN_BOUNDS = {
     "archs/__init__.py": 0, "archs/discriminator_arch.py": 44, "archs/rrdbnet_arch.py": 81,
@@ -21,9 +21,9 @@ TWIN_BOUNDS = {
     "losses/__init__.py": 0, "losses/edge_loss.py": 8, "losses/gan_loss.py": 10, "losses/perceptual_loss.py": 2,
     "losses/pixel_loss.py": 2, "metrics.py": 11,
     "models/__init__.py": 0, "models/base_model.py": 129,
-    "engine/__init__.py": 0, "engine/run.py": 0, "engine/trainer.py": 0, "engine/backend.py": 113,
+    "engine/__init__.py": 0, "engine/run.py": 0, "engine/trainer.py": 0, "engine/backend.py": 111,
     "engine/checkpoint.py": 78, "engine/data.py": 38, "engine/lr_scheduler.py": 62, "engine/optimizer.py": 35,
-    "deploy.py": 76,
+    "deploy.py": 74,
 }
 NOT_TWINS = {"__init__.py"}  # the package's own set-up: paddle's sets flags and silences its logging
 RECIPE_METHODS = ["train_iter", "generator_losses", "discriminator_step", "pixel_target", "percep_target",

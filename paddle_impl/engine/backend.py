@@ -7,7 +7,7 @@ paddle.DataParallel (gloo on the CPU build of paddle, NCCL on GPUs). bf16 trains
 import paddle
 
 from common_data.errors import ConfigError, UserError, first_line
-from common_data.config.precision import check_precision, onednn_bf16_capable, resolve_precision
+from common_data.config.precision import Precision, check_precision, onednn_bf16_capable, resolve_precision
 
 from ..metrics import METRICS
 from ..models import build_model
@@ -82,7 +82,9 @@ class PaddleBackend:
                               f"torch for {name} here, or precision auto / fp32")
         if name == "bf16" and not onednn_bf16_capable():
             raise ConfigError("precision bf16: oneDNN's bf16 kernels need AVX-512, which this CPU lacks; use fp32")
-        return resolve_precision(name if on_cpu else "fp32", "cpu")
+        if not on_cpu:
+            return Precision("fp32", "the paddle backend trains fp32 on a GPU; --backend torch trains fp16 there", name)
+        return resolve_precision(name, "cpu")
 
     def build_model(self, model_cfg):
         return build_model(model_cfg)
