@@ -309,9 +309,10 @@ def test_bf16_trains_in_the_static_step_only_and_auto_says_why(monkeypatch):
     def static():
         return static_step.StaticStep(build_model(model_cfg), model_cfg)
     step = static()
-    assert static_step.settle_precision(step, auto) is auto and step.bf16
-    step = static()
-    assert static_step.settle_precision(step, fp32) is fp32 and not step.bf16
+    step.precision = static_step.settle_precision(step, auto)  # as choose_step does
+    assert step.precision is auto and step.bf16
+    step.precision = static_step.settle_precision(step, fp32)
+    assert step.precision is fp32 and not step.bf16
     eager = EagerStep()
     eager.why = "to_static auto: eager, since the static oneDNN step trains one process only"
     settled = static_step.settle_precision(eager, auto)
@@ -320,8 +321,8 @@ def test_bf16_trains_in_the_static_step_only_and_auto_says_why(monkeypatch):
         static_step.settle_precision(EagerStep(), asked)
     monkeypatch.setattr(static_step, "bf16_ops", lambda: None)
     step = static()
-    settled = static_step.settle_precision(step, auto)
-    assert settled.name == "fp32" and "bf16 ops could not be built" in settled.reason and not step.bf16
+    step.precision = static_step.settle_precision(step, auto)
+    assert step.precision.name == "fp32" and "bf16 ops could not be built" in step.precision.reason and not step.bf16
     with pytest.raises(ConfigError, match=r"precision bf16: the static step's bf16 ops could not be built"):
         static_step.settle_precision(static(), asked)
     monkeypatch.setattr(static_step, "onednn_enabled", lambda: False)

@@ -156,7 +156,7 @@ class StaticStep:
     """
 
     name = "static"
-    bf16 = False  # set by settle_precision
+    precision = None  # what the step trains at (choose_step: settle_precision's answer)
 
     def __init__(self, model, model_cfg):
         if isinstance(model, ESRGANRecipe):
@@ -165,6 +165,11 @@ class StaticStep:
         self.generator_cfg, self.pixel_cfg = model_cfg["generator"], model_cfg["pixel_criterion"]
         self.program = None  # StaticPixelStep of the current patch shapes
         self.pending = None  # generator optimizer state from --resume, for the next program built
+
+    @property
+    def bf16(self):
+        """Whether the convs run in bf16 (oneDNN's bf16 kernels through the compiled ops)."""
+        return self.precision is not None and self.precision.name == "bf16"
 
     def train_iter(self, model):
         if model.accumulate_steps > 1:
@@ -242,7 +247,6 @@ def settle_precision(step, precision):
     elif bf16_ops() is None:
         why = "the static step's bf16 ops could not be built (the log above says why)"
     else:
-        step.bf16 = True
         return precision
     if precision.requested == "bf16":
         raise ConfigError(f"precision bf16: {why}; use precision fp32 (or auto), or --backend torch")
