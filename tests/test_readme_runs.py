@@ -471,6 +471,20 @@ def infer(walk, words):
     assert image_size(walk.path("results", "test_0000_out.png")) == (56, 56)  # -s 3.5
 
 
+def infer_gpu(walk, words):
+    """Where torch sees a GPU the line runs on it; elsewhere (CI) it ends in infer.py's one-line refusal."""
+    import torch
+    if torch.cuda.is_available():
+        assert "on torch (cuda:0), precision fp32" in walk.run(words).stdout
+        assert image_size(walk.path("gpu_results", "test_0000_out.png")) == (LQ_SIZE * 4, LQ_SIZE * 4)
+        return
+    launcher, argv = split_command(words)
+    proc = subprocess.run(launcher + argv, cwd=walk.root, env=ENV, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "error: --device cuda:0: torch sees no CUDA GPUs; install a CUDA build of torch and check nvidia-smi, or use "
+        "--device cpu"], proc.stderr[-2000:]
+
+
 def parity(walk, words):
     proc = walk.run(substitute(words, {"gt_folder": "data/animeSR/test"}))
     assert re.search(r"all \d+ pairs within --tolerance", proc.stdout), proc.stdout[-2000:]
@@ -600,6 +614,7 @@ RULES = {
     "python tools/export_onnx.py realesrgan_x4plus_anime_6B.pth": export_onnx,
     "python tools/export_model.py -c configs/esrgan_psnr_x4_anime.yaml --load W.pdparams": export_model,
     "python tools/infer.py -i inputs": infer,
+    "python tools/infer.py -i inputs -o gpu_results -n anime6b -g 0": infer_gpu,
     "python tools/parity.py -n anime6b -i inputs --gt gt_folder": parity,
     "python tools/interpolate.py psnr.pth gan.pth": interpolate,
     "esrgan-twin SUBCOMMAND -h": cli_subcommand_help,

@@ -21,7 +21,7 @@ TWIN_BOUNDS = {
     "losses/__init__.py": 0, "losses/edge_loss.py": 8, "losses/gan_loss.py": 10, "losses/perceptual_loss.py": 2,
     "losses/pixel_loss.py": 2, "metrics.py": 11,
     "models/__init__.py": 0, "models/base_model.py": 129,
-    "engine/__init__.py": 0, "engine/run.py": 0, "engine/trainer.py": 0, "engine/backend.py": 111,
+    "engine/__init__.py": 0, "engine/run.py": 0, "engine/trainer.py": 0, "engine/backend.py": 113,
     "engine/checkpoint.py": 78, "engine/data.py": 38, "engine/lr_scheduler.py": 62, "engine/optimizer.py": 35,
     "deploy.py": 74,
 }
