@@ -92,7 +92,7 @@ class Upscaler:
         return enhance(img, self._loaded, outscale, self.tile, self.tile_pad, self.pre_pad, alpha_upsampler)
 
     def __repr__(self) -> str:
-        return f"Upscaler({self.description}, x{self.scale}, {self.backend}, {self.precision})"
+        return f"Upscaler({self.description}, x{self.scale}, {self.backend} on {self.device}, {self.precision})"
 
 
 def convert(source: str, target: str, to: Optional[str] = None, key: Optional[str] = None,

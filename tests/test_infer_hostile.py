@@ -135,6 +135,19 @@ def test_an_overflowing_network_is_an_error_naming_the_image_and_the_weights(tmp
     code, out, err = run(capsys, "-i", src, "-o", tmp_path / "out", "-n", tmp_path / "huge.pth")
     assert code == 2 and len(err) == 1 and "a.png" in err[0] and "huge.pth" in err[0] and "NaN/Inf" in err[0]
     assert not os.path.exists(tmp_path / "out" / "a_out.png") and "0 written, 1 failed" in out
+    assert "--precision fp32" not in err[0]
+
+
+def test_an_overflow_in_low_precision_suggests_fp32(tmp_path, capsys):
+    """fp16 (a GPU's default) has a far smaller range than fp32; bf16 (run here, on torch) gets the same advice."""
+    cw.save_weights(tiny(gain=1e12), "torch", tmp_path / "huge.pth")
+    src = put(tmp_path / "in", "a.png")
+    with pytest.raises(SystemExit) as info:
+        run_cli(lambda: infer.main(["-i", src, "-o", str(tmp_path / "out"), "-n", str(tmp_path / "huge.pth"),
+                                    "--backend", "torch", "--precision", "bf16"]))
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert info.value.code == 2 and len(err) == 1
+    assert err[0].endswith("overflow on this image (in bf16: try --precision fp32)")
 
 
 def test_a_float_tiff_is_an_error_for_that_file_only(tmp_path, weights, capsys):

@@ -127,6 +127,7 @@ def test_upscaler_enhance_equals_the_generator_run_by_hand(tiny_model):
     path, canonical = tiny_model
     up = Upscaler.from_pretrained(str(path), backend="torch", precision="fp32", device="cpu")
     assert (up.scale, up.backend, up.device, up.precision) == (4, "torch", "cpu", "fp32")
+    assert repr(up).endswith(", x4, torch on cpu, fp32)")
     bgr = (np.random.default_rng(1).random((13, 17, 3)) * 255).astype(np.uint8)
     out = up.enhance(bgr)
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255

@@ -417,7 +417,7 @@ def main(argv=None):
                 upscale_file(path, up, args, outputs, path in keep_ext)
             except (UserError, MemoryError) as e:
                 failed += 1
-                tqdm.write(f"error: {_naming(path, args.model, e)}", file=sys.stderr)
+                tqdm.write(f"error: {_naming(path, args.model, e, up.precision.name)}", file=sys.stderr)
     print(f"{len(inputs) - failed} written, {failed} failed")
     return 2 if failed else 0
 
@@ -437,12 +437,14 @@ def upscale_file(path, up, args, outputs, keep_ext):
     outputs.write(dst, encode_image(dst, out, channels="bgr"), path)
 
 
-def _naming(path, model, error):
+def _naming(path, model, error, precision="fp32"):
     """One line for a failed image that names it (and the model when the model is at fault)."""
     if isinstance(error, MemoryError):
         return f"{path}: out of memory; use --tile 256 (or smaller) or a smaller -s"
     if isinstance(error, tiling.NonFiniteOutputError):
-        return f"{path}: the model {model} gave NaN/Inf ({error}); its weights are broken or overflow on this image"
+        retry = "" if precision == "fp32" else f" (in {precision}: try --precision fp32)"
+        return (f"{path}: the model {model} gave NaN/Inf ({error}); its weights are broken or overflow on this "
+                f"image{retry}")
     if isinstance(error, FixedSizeError):
         return f"{path} gives {error}"
     return str(error) if path in str(error) else f"{path}: {error}"
